@@ -1,0 +1,67 @@
+//! The validated mesh configuration: what the YAML sources declare, resolved and checked.
+//!
+//! This is the contract between the config sources (a directory today, Kubernetes later) and the
+//! snapshot builder that turns it into xDS resources. Routes are already in the domain model's
+//! terms, with clusters named by [`crate::names::cluster_name`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use mesh_core::model::{Endpoint, Route, UpstreamProtocol};
+
+/// A whole, valid mesh configuration.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeshConfig {
+    /// Every Service, by namespace and name.
+    pub services: BTreeMap<ServiceRef, ServiceConfig>,
+}
+
+/// A Service's namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceRef {
+    /// The namespace (`default` when a manifest leaves it out).
+    pub namespace: String,
+    /// The Service name.
+    pub name: String,
+}
+
+impl ServiceRef {
+    /// A reference to Service `name` in `namespace`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One Service and its ports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceConfig {
+    /// Which Service this is.
+    pub service: ServiceRef,
+    /// Its ports, in the order the manifest lists them (the first is the default port).
+    pub ports: Vec<PortConfig>,
+}
+
+/// One port of a Service: its routes and its static endpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortConfig {
+    /// The port's name, if it has one (EndpointSlice ports refer to it).
+    pub name: Option<String>,
+    /// The port number clients dial.
+    pub port: u16,
+    /// The HTTP version its endpoints speak, from `appProtocol`.
+    pub protocol: UpstreamProtocol,
+    /// The routes for requests to this port, in match order. Without an attached HTTPRoute or
+    /// GRPCRoute this is one catch-all route to the port's own cluster.
+    pub routes: Vec<Route>,
+    /// Endpoints declared in EndpointSlices (self-registered ones are added by the snapshot).
+    pub endpoints: Vec<Endpoint>,
+}

@@ -1,0 +1,4 @@
+//! mesh-control: the control service of the proxyless mesh.
+
+pub mod config;
+pub mod names;

@@ -1,0 +1,12 @@
+//! The shared heart of the proxyless mesh.
+//!
+//! - [`model`]: the validated domain model (listeners, routes, clusters, endpoints).
+//! - [`xds`]: the xDS v3 edge: the ADS client apps use to get their config from mesh-control,
+//!   and the conversion between wire resources and the model.
+//! - [`bootstrap`]: the gRPC xDS bootstrap (gRFC A27) that tells an app where mesh-control is.
+//! - [`registration`]: how a meshed server announces the service it serves.
+
+pub mod bootstrap;
+pub mod model;
+pub mod registration;
+pub mod xds;

@@ -1,0 +1,38 @@
+//! Clusters: named groups of endpoints and how to balance over them.
+
+/// A Cluster resource. Its endpoints come over EDS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// The resource name.
+    pub name: String,
+    /// The ClusterLoadAssignment name to ask EDS for (often the same as `name`).
+    pub eds_service_name: String,
+    /// How requests are spread over the endpoints.
+    pub lb_policy: LbPolicy,
+    /// Which HTTP version to speak to the endpoints.
+    pub protocol: UpstreamProtocol,
+}
+
+/// How requests are spread over a cluster's endpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LbPolicy {
+    /// Power of two choices over the endpoints, comparing peak-EWMA latency times load.
+    ///
+    /// Carried in xDS as a custom `load_balancing_policy` (our `TypedStruct`), followed by
+    /// `round_robin` as the fallback that other gRPC clients use.
+    #[default]
+    P2cPeakEwma,
+}
+
+/// Which HTTP version a client speaks to a cluster's endpoints.
+///
+/// gRPC is always HTTP/2. Plain HTTP clients speak HTTP/1.1 unless the cluster says HTTP/2
+/// (a Service port with `appProtocol: kubernetes.io/h2c`, `grpc` or `http2`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 for plain HTTP clients, HTTP/2 for gRPC.
+    #[default]
+    Http1,
+    /// HTTP/2 with prior knowledge for everyone.
+    Http2,
+}

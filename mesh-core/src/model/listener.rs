@@ -1,0 +1,54 @@
+//! Listeners: the entry point a target name resolves to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::RouteConfig;
+
+/// A Listener resource, as a client (`ApiListener`) or a server (A36 inbound listener) sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Listener {
+    /// The listener a client looks up for a target such as `xds:///serviceb.demo:50051`.
+    Client(ClientListener),
+    /// The inbound listener a meshed server looks up for the address it listens on.
+    Server(ServerListener),
+}
+
+impl Listener {
+    /// The resource name.
+    pub fn name(&self) -> &str {
+        match self {
+            Listener::Client(l) => &l.name,
+            Listener::Server(l) => &l.name,
+        }
+    }
+}
+
+/// A client-side listener: an `ApiListener` holding an HTTP connection manager.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientListener {
+    /// The resource name, which is the target's authority (`serviceb.demo:50051`).
+    pub name: String,
+    /// Where the route table comes from.
+    pub routes: RouteSource,
+}
+
+/// A server-side (inbound) listener, named `grpc/server?xds.resource.listening_address=IP:PORT`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerListener {
+    /// The resource name.
+    pub name: String,
+    /// The address the server listens on.
+    pub address: SocketAddr,
+    /// Where the inbound route table comes from.
+    pub routes: RouteSource,
+}
+
+/// Where a listener's route table comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RouteSource {
+    /// Fetched separately over RDS, by this RouteConfiguration name.
+    Rds(String),
+    /// Carried inside the listener.
+    Inline(Arc<RouteConfig>),
+}

@@ -1,0 +1,29 @@
+//! The validated domain model of the mesh.
+//!
+//! These types say what the mesh is configured to do, with no protobuf in sight: the xDS edge
+//! (`crate::xds`) turns wire resources into them once, validating as it goes, and turns them back
+//! into wire resources for the control service. Everything inside the mesh works on these types.
+//!
+//! The four kinds mirror the four xDS resource types that gRPC's proxyless clients use:
+//!
+//! | model | xDS resource | what it says |
+//! |---|---|---|
+//! | [`Listener`] | `Listener` (LDS) | which route table serves a target name such as `serviceb.demo:50051` |
+//! | [`RouteConfig`] | `RouteConfiguration` (RDS) | how a request is matched and which clusters, at which weights, take it |
+//! | [`Cluster`] | `Cluster` (CDS) | a named group of endpoints and how to balance over them |
+//! | [`ClusterLoadAssignment`] | `ClusterLoadAssignment` (EDS) | the endpoints of a cluster right now |
+
+mod cluster;
+mod endpoint;
+mod listener;
+mod matcher;
+mod route;
+
+pub use cluster::{Cluster, LbPolicy, UpstreamProtocol};
+pub use endpoint::{ClusterLoadAssignment, Endpoint, HealthStatus};
+pub use listener::{ClientListener, Listener, RouteSource, ServerListener};
+pub use matcher::{Pattern, PatternError, StringMatch};
+pub use route::{
+    HeaderMatch, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
+    WeightedCluster,
+};
