@@ -1,4 +1,9 @@
 //! mesh-control: the control service of the proxyless mesh.
 
+pub mod ads;
+pub mod cli;
 pub mod config;
 pub mod names;
+pub mod registry;
+pub mod server;
+pub mod snapshot;

@@ -15,7 +15,10 @@ pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
 
 /// The name of the Cluster, RouteConfiguration and ClusterLoadAssignment of a Service port.
 pub fn cluster_name(service: &ServiceRef, port: u16) -> String {
-    format!("{}.{}.{CLUSTER_DOMAIN}:{port}", service.name, service.namespace)
+    format!(
+        "{}.{}.{CLUSTER_DOMAIN}:{port}",
+        service.name, service.namespace
+    )
 }
 
 /// Every Listener name a client may use for a Service port; `default_port` adds the forms
@@ -43,7 +46,10 @@ mod tests {
     #[test]
     fn names_of_a_service_port() {
         let svc = ServiceRef::new("demo", "serviceb");
-        assert_eq!(cluster_name(&svc, 50051), "serviceb.demo.svc.cluster.local:50051");
+        assert_eq!(
+            cluster_name(&svc, 50051),
+            "serviceb.demo.svc.cluster.local:50051"
+        );
         let names = listener_names(&svc, 50051, true);
         for n in [
             "serviceb",

@@ -6,4 +6,10 @@
 //! - `encode`: model types to wire resources (used by mesh-control).
 //! - `json`: `google.protobuf.Struct` <-> JSON, for node metadata.
 
+pub mod client;
+pub mod decode;
+pub mod encode;
+pub mod json;
 pub mod type_url;
+
+pub use client::{ResourceState, ResourceWatch, XdsClient, XdsClientBuilder};

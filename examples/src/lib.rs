@@ -1,0 +1,16 @@
+//! The serviceA -> serviceB demo of the proxyless mesh.
+//!
+//! - [`service_b`]: a gRPC (`demo.ServiceB/Get`) and HTTP (`GET /hello`) server on one port that says
+//!   which replica answered; meshed, it registers itself with mesh-control.
+//! - [`service_a`]: an HTTP server whose `GET /call` calls serviceB through a `MeshChannel`
+//!   (or directly with `--no-mesh`) and returns serviceB's answer.
+//! - [`run`]: the one-command demo: starts mesh-control, two serviceB replicas and serviceA as
+//!   real processes, makes a batch of calls and prints a summary.
+//! - [`process`]: spawning those processes and waiting until they listen (shared with the tests).
+
+pub mod pb;
+pub mod process;
+pub mod run;
+pub mod service_a;
+pub mod service_b;
+pub mod summary;

@@ -1,0 +1,168 @@
+//! serviceA: an HTTP front end whose `GET /call` calls serviceB over gRPC and whose
+//! `GET /call-http` calls serviceB's `GET /hello` over plain HTTP.
+//!
+//! Meshed, both calls go through the mesh: a `MeshChannel` for gRPC and a `MeshHttpClient` for
+//! HTTP, routed and balanced by what mesh-control says. With `--no-mesh` they go straight to
+//! one serviceB address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Empty};
+use mesh_client::{MeshChannel, MeshHttpClient};
+use serde::Serialize;
+use tonic::transport::Channel;
+use tower::ServiceExt;
+
+use crate::pb::GetRequest;
+use crate::pb::service_b_client::ServiceBClient as BClient;
+
+/// Command-line options of serviceA.
+#[derive(Args, Debug, Clone)]
+pub struct ServiceAArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// The gRPC target of serviceB through the mesh.
+    #[arg(long, default_value = "xds:///serviceb.demo:50051")]
+    pub target: String,
+    /// The HTTP URL of serviceB's greeting through the mesh.
+    #[arg(long, default_value = "http://serviceb.demo:50051/hello")]
+    pub http_target: String,
+    /// Call serviceB at `--direct` without the mesh.
+    #[arg(long, requires = "direct")]
+    pub no_mesh: bool,
+    /// serviceB's address, for `--no-mesh`.
+    #[arg(long)]
+    pub direct: Option<SocketAddr>,
+}
+
+/// What `GET /call` and `GET /call-http` answer.
+#[derive(Serialize, Debug)]
+pub struct CallResult {
+    /// The serviceB replica that answered.
+    pub replica: String,
+    /// serviceB's message.
+    pub message: String,
+    /// How long the call to serviceB took, in microseconds.
+    pub upstream_us: u64,
+}
+
+/// How serviceA reaches serviceB.
+enum Upstream {
+    Mesh {
+        grpc: BClient<MeshChannel>,
+        http: MeshHttpClient,
+        http_target: http::Uri,
+    },
+    Direct {
+        grpc: BClient<Channel>,
+        http: hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            Empty<Bytes>,
+        >,
+        http_target: http::Uri,
+    },
+}
+
+impl Upstream {
+    async fn call_grpc(&self) -> Result<(String, String), String> {
+        let request = GetRequest { caller: "servicea".into() };
+        let reply = match self {
+            Upstream::Mesh { grpc, .. } => grpc.clone().get(request).await,
+            Upstream::Direct { grpc, .. } => grpc.clone().get(request).await,
+        }
+        .map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))?
+        .into_inner();
+        Ok((reply.replica, reply.message))
+    }
+
+    async fn call_http(&self) -> Result<(String, String), String> {
+        let response = match self {
+            Upstream::Mesh { http, http_target, .. } => {
+                let request = http::Request::get(http_target.clone())
+                    .body(Empty::<Bytes>::new())
+                    .map_err(|e| e.to_string())?;
+                let response = http.clone().oneshot(request).await.map_err(|e| e.to_string())?;
+                let status = response.status();
+                let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+                (status, body.to_bytes())
+            }
+            Upstream::Direct { http, http_target, .. } => {
+                let response = http.get(http_target.clone()).await.map_err(|e| e.to_string())?;
+                let status = response.status();
+                let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+                (status, body.to_bytes())
+            }
+        };
+        let (status, body) = response;
+        let text = String::from_utf8_lossy(&body).trim().to_string();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {text}"));
+        }
+        let replica = text.rsplit(' ').next().unwrap_or_default().to_string();
+        Ok((replica, text))
+    }
+}
+
+async fn call(State(upstream): State<Arc<Upstream>>) -> Result<Json<CallResult>, (StatusCode, String)> {
+    timed(upstream.call_grpc()).await
+}
+
+async fn call_http(State(upstream): State<Arc<Upstream>>) -> Result<Json<CallResult>, (StatusCode, String)> {
+    timed(upstream.call_http()).await
+}
+
+async fn timed(
+    call: impl Future<Output = Result<(String, String), String>>,
+) -> Result<Json<CallResult>, (StatusCode, String)> {
+    let start = Instant::now();
+    match call.await {
+        Ok((replica, message)) => Ok(Json(CallResult {
+            replica,
+            message,
+            upstream_us: start.elapsed().as_micros() as u64,
+        })),
+        Err(error) => {
+            tracing::warn!(%error, "call to serviceB failed");
+            Err((StatusCode::BAD_GATEWAY, format!("{error}\n")))
+        }
+    }
+}
+
+/// Runs serviceA until SIGINT or SIGTERM.
+pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
+    let upstream = match args.direct.filter(|_| args.no_mesh) {
+        Some(addr) => Upstream::Direct {
+            grpc: BClient::new(Channel::from_shared(format!("http://{addr}"))?.connect_lazy()),
+            http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http(),
+            http_target: format!("http://{addr}/hello").parse()?,
+        },
+        None => {
+            let xds = mesh_core::xds::XdsClient::from_env()?;
+            Upstream::Mesh {
+                grpc: BClient::new(MeshChannel::new(&xds, &args.target)?),
+                http: MeshHttpClient::new(&xds),
+                http_target: args.http_target.parse()?,
+            }
+        }
+    };
+    let app = Router::new()
+        .route("/call", get(call))
+        .route("/call-http", get(call_http))
+        .with_state(Arc::new(upstream));
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    println!("servicea listening on {}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::service_b::shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Settings shared by [`MeshChannel`] and [`MeshHttpClient`].
+
+use std::time::Duration;
+
+use mesh_core::xds::XdsClient;
+
+use crate::balance::DEFAULT_DECAY;
+use crate::connect::{Caller, Connections};
+use crate::stack::Stack;
+use crate::{Error, MeshChannel, MeshHttpClient, resolve, target};
+
+/// How long a request waits for its target's first configuration unless configured otherwise.
+pub const DEFAULT_CONFIG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds [`MeshChannel`]s and [`MeshHttpClient`]s with non-default settings.
+///
+/// ```no_run
+/// # async fn demo(xds: mesh_core::xds::XdsClient) -> Result<(), mesh_client::Error> {
+/// let channel = mesh_client::Builder::new()
+///     .config_timeout(std::time::Duration::from_secs(3))
+///     .channel(&xds, "xds:///serviceb.demo:50051")?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config_timeout: Duration,
+    load_decay: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            config_timeout: DEFAULT_CONFIG_TIMEOUT,
+            load_decay: DEFAULT_DECAY,
+        }
+    }
+}
+
+impl Builder {
+    /// The default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long a request that arrives before its target's first configuration waits for it
+    /// before it fails as unavailable. Default: [`DEFAULT_CONFIG_TIMEOUT`] (10 s).
+    pub fn config_timeout(mut self, timeout: Duration) -> Self {
+        self.config_timeout = timeout;
+        self
+    }
+
+    /// How long the balancer takes to forget an endpoint's latency: the decay time of its
+    /// peak-EWMA estimate. Default: 10 s.
+    pub fn load_decay(mut self, decay: Duration) -> Self {
+        self.load_decay = decay;
+        self
+    }
+
+    /// A gRPC channel to `target` (`xds:///NAME`), resolved through `xds`.
+    ///
+    /// Returns at once: resolution starts in the background, and the first requests wait for
+    /// it. Must be called inside a Tokio runtime.
+    pub fn channel(&self, xds: &XdsClient, target: &str) -> Result<MeshChannel, Error> {
+        let listener = target::listener_name(target)?;
+        let stack = self.stack(xds, &listener, Caller::Grpc, Connections::new());
+        Ok(MeshChannel::from_stack(stack))
+    }
+
+    /// A plain HTTP client that resolves every service its request URIs name through `xds`.
+    pub fn http_client(&self, xds: &XdsClient) -> MeshHttpClient {
+        MeshHttpClient::from_parts(self.clone(), xds.clone())
+    }
+
+    /// The stack of one target (the listener `listener`). Needs a Tokio runtime.
+    pub(crate) fn stack(
+        &self,
+        xds: &XdsClient,
+        listener: &str,
+        caller: Caller,
+        connections: Connections,
+    ) -> Stack {
+        let resolution = resolve::spawn(xds, listener, self.load_decay);
+        Stack::new(
+            listener,
+            caller,
+            self.config_timeout,
+            resolution,
+            connections,
+        )
+    }
+}

@@ -1,0 +1,163 @@
+//! Routing: which cluster takes a request.
+//!
+//! A [`RouteTable`] is the resolved route table of one target: the routes of the virtual host
+//! that serves the target's name ([`vhost`]), each with its clusters resolved to their
+//! [`Balancer`]s. A request takes the first route whose match it satisfies ([`matcher`]), then
+//! one of the route's clusters, drawn by weight ([`weighted`]).
+
+mod matcher;
+mod vhost;
+mod weighted;
+
+use std::sync::Arc;
+
+use mesh_core::model::RouteMatch;
+use rand::Rng;
+
+use crate::Error;
+use crate::balance::Balancer;
+
+pub(crate) use matcher::RequestHead;
+pub(crate) use vhost::select as select_virtual_host;
+pub(crate) use weighted::WeightedChoice;
+
+/// The routes of one target, ready for requests.
+#[derive(Debug)]
+pub(crate) struct RouteTable {
+    listener: Arc<str>,
+    routes: Vec<RouteEntry>,
+}
+
+/// One route: which requests it takes and the clusters it sends them to.
+#[derive(Debug)]
+pub(crate) struct RouteEntry {
+    name: String,
+    matcher: RouteMatch,
+    /// `None` for a route that does not forward.
+    clusters: Option<WeightedChoice<Arc<Balancer>>>,
+}
+
+impl RouteEntry {
+    /// A route sending the requests that satisfy `matcher` to `clusters` (by weight); a route
+    /// with no cluster of weight > 0 does not forward.
+    pub(crate) fn new(
+        name: &str,
+        matcher: RouteMatch,
+        clusters: impl IntoIterator<Item = (Arc<Balancer>, u32)>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            matcher,
+            clusters: WeightedChoice::new(clusters),
+        }
+    }
+
+    /// The clusters this route may send to.
+    #[cfg(test)]
+    pub(crate) fn clusters(&self) -> impl Iterator<Item = &Arc<Balancer>> {
+        self.clusters.iter().flat_map(|c| c.items().map(|(b, _)| b))
+    }
+}
+
+impl RouteTable {
+    /// The table of the target `listener`.
+    pub(crate) fn new(listener: &str, routes: Vec<RouteEntry>) -> Self {
+        Self {
+            listener: listener.into(),
+            routes,
+        }
+    }
+
+    /// The routes in order.
+    #[cfg(test)]
+    pub(crate) fn routes(&self) -> &[RouteEntry] {
+        &self.routes
+    }
+
+    /// The cluster for a request: the first matching route's clusters, drawn by weight.
+    pub(crate) fn route(
+        &self,
+        request: &RequestHead<'_>,
+        rng: &mut impl Rng,
+    ) -> Result<&Arc<Balancer>, Error> {
+        let route = self
+            .routes
+            .iter()
+            .find(|r| matcher::matches(&r.matcher, request))
+            .ok_or_else(|| Error::NoRoute {
+                listener: self.listener.to_string(),
+                method: request.method.clone(),
+                path: request.path.to_string(),
+            })?;
+        let clusters = route
+            .clusters
+            .as_ref()
+            .ok_or_else(|| Error::RouteNotForwarding {
+                listener: self.listener.to_string(),
+                route: route.name.clone(),
+            })?;
+        Ok(clusters.pick(rng))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_core::model::{PathMatch, UpstreamProtocol};
+
+    fn prefix(p: &str) -> RouteMatch {
+        RouteMatch {
+            path: PathMatch::Prefix(p.into()),
+            case_sensitive: true,
+            headers: Vec::new(),
+        }
+    }
+
+    fn cluster(name: &str) -> Arc<Balancer> {
+        Arc::new(Balancer::new(name, UpstreamProtocol::Http2, Vec::new()))
+    }
+
+    fn route_of(table: &RouteTable, path: &str) -> Result<String, Error> {
+        let request = http::Request::get(path).body(()).unwrap();
+        let head = RequestHead::of(&request);
+        table
+            .route(&head, &mut rand::rng())
+            .map(|b| b.cluster().to_string())
+    }
+
+    #[test]
+    fn first_matching_route_wins() {
+        let table = RouteTable::new(
+            "svc:1",
+            vec![
+                RouteEntry::new("v2", prefix("/api/v2"), [(cluster("v2"), 1)]),
+                RouteEntry::new("api", prefix("/api"), [(cluster("v1"), 1)]),
+                RouteEntry::new("all", prefix(""), [(cluster("other"), 1)]),
+            ],
+        );
+        assert_eq!(route_of(&table, "/api/v2/x").unwrap(), "v2");
+        assert_eq!(route_of(&table, "/api/v3").unwrap(), "v1");
+        assert_eq!(route_of(&table, "/").unwrap(), "other");
+    }
+
+    #[test]
+    fn no_matching_route_is_an_error_naming_the_request() {
+        let table = RouteTable::new(
+            "svc:1",
+            vec![RouteEntry::new("a", prefix("/a"), [(cluster("a"), 1)])],
+        );
+        let err = route_of(&table, "/b").unwrap_err();
+        assert!(err.is_no_route());
+        assert!(
+            err.to_string().contains("\"svc:1\" matches GET /b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_route_that_does_not_forward_is_an_error() {
+        let table = RouteTable::new("svc:1", vec![RouteEntry::new("local", prefix(""), [])]);
+        let err = route_of(&table, "/").unwrap_err();
+        assert!(matches!(err, Error::RouteNotForwarding { ref route, .. } if route == "local"));
+    }
+}

@@ -1,0 +1,279 @@
+//! The `mesh-control` command line: `serve`, `bootstrap` and `validate`.
+//!
+//! The binary's `main` only calls [`main`], so other binaries (the demo) can run the same
+//! commands.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use mesh_core::bootstrap::Bootstrap;
+use mesh_core::registration::{METADATA_KEY, Registration};
+use tokio::sync::watch;
+
+use crate::ads::ClientRegistry;
+use crate::config;
+use crate::server;
+
+/// The default address of the plaintext xDS server.
+pub const DEFAULT_XDS_ADDR: &str = "127.0.0.1:15010";
+
+/// mesh-control: the control service of the proxyless mesh.
+///
+/// It reads Kubernetes-style YAML (Service, EndpointSlice, HTTPRoute, GRPCRoute) and serves it
+/// to meshed apps and gRPC proxyless clients over xDS v3 (ADS).
+#[derive(Debug, Parser)]
+#[command(name = "mesh-control", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the mesh config over xDS, reloading the config directory when it changes.
+    Serve(ServeArgs),
+    /// Print a gRPC xDS bootstrap (JSON) that points an app at this mesh-control.
+    ///
+    /// Use it as the file named by GRPC_XDS_BOOTSTRAP, or as the value of
+    /// GRPC_XDS_BOOTSTRAP_CONFIG, for Rust, Go, Java or Python apps alike.
+    Bootstrap(BootstrapArgs),
+    /// Check a config directory: print a summary, or every error with its file and line.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Directory of YAML files to serve and watch (default: the embedded demo config).
+    #[arg(long, value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// Address of the plaintext xDS (ADS) server.
+    #[arg(long, value_name = "IP:PORT", default_value = DEFAULT_XDS_ADDR)]
+    xds_addr: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+struct BootstrapArgs {
+    /// The node id the app sends to mesh-control (unique per instance, e.g. `serviceb-1`).
+    #[arg(long, value_name = "ID")]
+    node_id: String,
+    /// Where mesh-control's xDS server is, as host:port.
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_XDS_ADDR)]
+    xds_server: String,
+    /// Register the app as an endpoint of SERVICE at ADDR while it is connected, e.g.
+    /// `serviceb.demo:50051=127.0.0.1:40001`. Repeat for several services.
+    #[arg(long = "register", value_name = "SERVICE=ADDR", value_parser = parse_registration)]
+    registrations: Vec<Registration>,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Directory of YAML files to check.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
+/// Parses the process arguments and runs the command; the exit code says how it went.
+pub fn main() -> ExitCode {
+    run(Cli::parse())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Bootstrap(args) => {
+            println!("{}", bootstrap(args).to_json_pretty());
+            ExitCode::SUCCESS
+        }
+        Command::Validate(args) => validate(&args.dir),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_logging();
+    let initial = match &args.config {
+        Some(dir) => match config::load_dir(dir) {
+            Ok(config) => config,
+            Err(errors) => {
+                eprintln!("{}: invalid config:\n{errors}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => {
+            tracing::info!("no --config given: serving the embedded default config");
+            config::embedded_default()
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = server::bind(args.xds_addr).await?;
+        let (config_tx, config_rx) = watch::channel(Arc::new(initial));
+        if let Some(dir) = args.config {
+            tokio::spawn(async move {
+                if let Err(e) = config::watch_dir(dir, config_tx).await {
+                    tracing::error!("hot reload is off: {e}");
+                }
+            });
+        }
+        server::serve(
+            listener,
+            config_rx,
+            ClientRegistry::new(),
+            shutdown_signal(),
+        )
+        .await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bootstrap(args: BootstrapArgs) -> Bootstrap {
+    let mut bootstrap = Bootstrap::insecure(args.xds_server, args.node_id);
+    for server in &mut bootstrap.xds_servers {
+        server.server_features = vec!["xds_v3".to_string()];
+    }
+    if !args.registrations.is_empty() {
+        bootstrap.node.metadata.insert(
+            METADATA_KEY.to_string(),
+            Registration::to_metadata(&args.registrations),
+        );
+    }
+    bootstrap
+}
+
+fn validate(dir: &Path) -> ExitCode {
+    match config::load_dir(dir) {
+        Ok(config) => {
+            println!("ok: {}", server::summary(&config));
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `SERVICE=ADDR`, as in `serviceb.demo:50051=127.0.0.1:40001`.
+fn parse_registration(text: &str) -> Result<Registration, String> {
+    let (service, address) = text.split_once('=').ok_or_else(|| {
+        format!("{text:?} is not SERVICE=ADDR (e.g. serviceb.demo:50051=127.0.0.1:40001)")
+    })?;
+    if service.is_empty() {
+        return Err(format!("{text:?} has no service before '='"));
+    }
+    let address = address
+        .parse()
+        .map_err(|e| format!("{address:?} is not an IP:PORT address: {e}"))?;
+    Ok(Registration {
+        service: service.to_string(),
+        address,
+    })
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Does nothing if the process
+/// already set up logging (a demo binary calling [`run`]).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn registration_argument() {
+        let r = parse_registration("serviceb.demo:50051=127.0.0.1:40001").unwrap();
+        assert_eq!(r.service, "serviceb.demo:50051");
+        assert_eq!(r.address, "127.0.0.1:40001".parse().unwrap());
+        assert!(
+            parse_registration("serviceb")
+                .unwrap_err()
+                .contains("SERVICE=ADDR")
+        );
+        assert!(parse_registration("=127.0.0.1:1").is_err());
+        assert!(
+            parse_registration("b=nope")
+                .unwrap_err()
+                .contains("\"nope\"")
+        );
+    }
+
+    #[test]
+    fn bootstrap_carries_registrations() {
+        let cli = Cli::try_parse_from([
+            "mesh-control",
+            "bootstrap",
+            "--node-id",
+            "b-1",
+            "--register",
+            "serviceb.demo:50051=127.0.0.1:40001",
+        ])
+        .unwrap();
+        let Command::Bootstrap(args) = cli.command else {
+            panic!("not bootstrap");
+        };
+        let b = bootstrap(args);
+        assert_eq!(b.node.id, "b-1");
+        assert_eq!(b.xds_servers[0].server_uri, DEFAULT_XDS_ADDR);
+        let metadata = serde_json::Value::Object(b.node.metadata);
+        assert_eq!(Registration::from_metadata(&metadata).unwrap().len(), 1);
+    }
+}

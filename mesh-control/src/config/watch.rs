@@ -1,0 +1,205 @@
+//! Hot reload: watch a config directory and publish each new valid config.
+//!
+//! The directory is watched with `notify` (not its files, so that editors that save by writing
+//! a new file and renaming it over the old one, files being added or removed, and Kubernetes
+//! ConfigMap volumes that swap a symlink are all seen). Changes are debounced: after a change
+//! the directory is reloaded once it has been quiet for [`DEBOUNCE`], or at the latest
+//! [`MAX_DELAY`] after the first change. The whole directory is then loaded again; a valid config
+//! that differs from the current one is sent, an invalid one is logged and the last good config
+//! stays (fail static).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, timeout};
+
+use super::{ConfigErrors, MeshConfig, load_dir};
+
+/// How long the directory must be quiet before it is reloaded.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// The longest a reload waits after the first change, however busy the directory is.
+const MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// The config directory cannot be watched.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch the config directory {}: {source}; check that it exists and is readable", dir.display())]
+pub struct WatchError {
+    dir: PathBuf,
+    #[source]
+    source: notify::Error,
+}
+
+/// Watches `dir` and sends every new valid config to `tx`, until `tx` has no receivers left.
+///
+/// `tx` holds the config loaded so far (usually from [`load_dir`]); a reload that gives the same
+/// config sends nothing. Each error of an invalid config is logged with `tracing::warn!` (once,
+/// until the errors change) and the last good config stays.
+pub async fn watch_dir(dir: PathBuf, tx: watch::Sender<Arc<MeshConfig>>) -> Result<(), WatchError> {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.as_ref().map_or(true, is_change) {
+            let _ = events_tx.send(());
+        }
+    };
+    let failed = |source| WatchError {
+        dir: dir.clone(),
+        source,
+    };
+    let mut watcher = notify::recommended_watcher(handler).map_err(failed)?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(failed)?;
+
+    let mut last_errors = None;
+    // A change made before the watch started would otherwise go unseen.
+    reload(&dir, &tx, &mut last_errors).await;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return Ok(()),
+            event = events.recv() => if event.is_none() { return Ok(()) },
+        }
+        let deadline = Instant::now() + MAX_DELAY;
+        while let Ok(Some(())) = timeout(DEBOUNCE, events.recv()).await {
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        reload(&dir, &tx, &mut last_errors).await;
+    }
+}
+
+/// Whether a watch event may change the config (reading files, ours included, does not).
+fn is_change(event: &notify::Event) -> bool {
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// Loads `dir` and sends the config if it is valid and new; logs its errors otherwise.
+async fn reload(
+    dir: &Path,
+    tx: &watch::Sender<Arc<MeshConfig>>,
+    last_errors: &mut Option<ConfigErrors>,
+) {
+    let owned = dir.to_path_buf();
+    let loaded = match tokio::task::spawn_blocking(move || load_dir(&owned)).await {
+        Ok(loaded) => loaded,
+        Err(e) => return tracing::warn!(dir = %dir.display(), "config reload failed: {e}"),
+    };
+    match loaded {
+        Ok(config) => {
+            *last_errors = None;
+            let services = config.services.len();
+            let changed = tx.send_if_modified(|current| {
+                let changed = **current != config;
+                if changed {
+                    *current = Arc::new(config);
+                }
+                changed
+            });
+            if changed {
+                tracing::info!(dir = %dir.display(), services, "config reloaded");
+            }
+        }
+        Err(errors) if last_errors.as_ref() != Some(&errors) => {
+            for error in errors.errors() {
+                tracing::warn!(dir = %dir.display(), "invalid config, keeping the last good one: {error}");
+            }
+            *last_errors = Some(errors);
+        }
+        Err(_) => {} // the same errors as last time, already logged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServiceRef;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn service(name: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{ports: [{{port: 80}}]}}\n"
+        )
+    }
+
+    fn has(config: &MeshConfig, name: &str) -> bool {
+        config
+            .services
+            .contains_key(&ServiceRef::new("default", name))
+    }
+
+    #[tokio::test]
+    async fn edits_reach_the_channel_and_bad_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.yaml");
+        std::fs::write(&file, service("a")).unwrap();
+        let (tx, mut rx) = watch::channel(Arc::new(load_dir(dir.path()).unwrap()));
+        let task = tokio::spawn(watch_dir(dir.path().to_path_buf(), tx));
+
+        // A valid edit arrives.
+        std::fs::write(&file, format!("{}---\n{}", service("a"), service("b"))).unwrap();
+        timeout(WAIT, rx.wait_for(|c| has(c, "b")))
+            .await
+            .unwrap()
+            .unwrap();
+
+        // An invalid edit does not replace the config.
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 0}]}\n",
+        )
+        .unwrap();
+        assert!(
+            timeout(DEBOUNCE + MAX_DELAY * 2, rx.changed())
+                .await
+                .is_err()
+        );
+        assert!(has(&rx.borrow(), "b"));
+
+        // A fix saved the way editors do (write elsewhere, rename over) arrives.
+        let temp = dir.path().join(".services.yaml.tmp");
+        std::fs::write(&temp, service("c")).unwrap();
+        std::fs::rename(&temp, &file).unwrap();
+        timeout(WAIT, rx.wait_for(|c| has(c, "c") && !has(c, "b")))
+            .await
+            .unwrap()
+            .unwrap();
+
+        // Added and removed files count too.
+        std::fs::write(dir.path().join("more.yml"), service("d")).unwrap();
+        timeout(WAIT, rx.wait_for(|c| has(c, "d")))
+            .await
+            .unwrap()
+            .unwrap();
+        std::fs::remove_file(dir.path().join("more.yml")).unwrap();
+        timeout(WAIT, rx.wait_for(|c| !has(c, "d")))
+            .await
+            .unwrap()
+            .unwrap();
+
+        // The watch ends when nobody listens.
+        drop(rx);
+        timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_is_an_error() {
+        let (tx, _rx) = watch::channel(Arc::new(MeshConfig::default()));
+        let err = watch_dir(PathBuf::from("/nonexistent/mesh-config"), tx)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/mesh-config"),
+            "{err}"
+        );
+    }
+}

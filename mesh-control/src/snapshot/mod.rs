@@ -1,0 +1,111 @@
+//! Snapshots: the whole xDS view of the mesh at one moment, encoded and ready to send.
+//!
+//! A [`Snapshot`] holds, per resource type, every resource by name as an encoded `Any` plus a
+//! content hash. The ADS layer answers requests from the current snapshot and, when a new one
+//! is published, re-sends to each client only the types whose subscribed content changed.
+//!
+//! Snapshots are built from the [`MeshConfig`](crate::config::MeshConfig) and the
+//! self-registered endpoints ([`build`](Snapshot::build)) and published on a `watch` channel
+//! by [`publish`], which numbers them: the version goes up on every change of content.
+//! Server-side listeners (gRFC A36) are not in the maps: any meshed server may ask for the
+//! one of its own address, so they are made on demand ([`server_listener`]).
+
+mod build;
+mod publish;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hasher};
+
+use envoy_types::pb::google::protobuf::Any;
+use mesh_core::xds::type_url;
+
+pub use build::server_listener;
+pub use publish::publish;
+
+/// One encoded resource and the hash of its encoding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    /// The resource, ready for a `DiscoveryResponse`.
+    pub any: Any,
+    /// A hash of `any`, to tell cheaply whether it changed.
+    pub hash: u64,
+}
+
+impl Resource {
+    /// Wraps an encoded resource and hashes it.
+    pub fn new(any: Any) -> Self {
+        let mut hasher = DefaultHasher::new();
+        hasher.write(any.type_url.as_bytes());
+        hasher.write(&any.value);
+        Self {
+            hash: hasher.finish(),
+            any,
+        }
+    }
+}
+
+/// The resources of one type, by name.
+pub type Resources = BTreeMap<String, Resource>;
+
+/// The four resource types a snapshot holds.
+const TYPES: [&str; 4] = [
+    type_url::LISTENER,
+    type_url::ROUTE_CONFIGURATION,
+    type_url::CLUSTER,
+    type_url::CLUSTER_LOAD_ASSIGNMENT,
+];
+
+/// Every resource of the mesh at one moment, with a version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    version: u64,
+    /// Indexed like [`TYPES`].
+    resources: [Resources; 4],
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            resources: Default::default(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// The version, which goes up on every change of content (a fresh build is version 1).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The same content under another version.
+    pub fn with_version(self, version: u64) -> Self {
+        Self { version, ..self }
+    }
+
+    /// Whether `other` holds exactly the same resources, whatever the versions.
+    pub fn same_content(&self, other: &Snapshot) -> bool {
+        self.resources == other.resources
+    }
+
+    /// Every resource of a type (one of [`type_url`]'s four), or `None` for another type.
+    pub fn resources(&self, type_url: &str) -> Option<&Resources> {
+        let index = TYPES.iter().position(|t| *t == type_url)?;
+        Some(&self.resources[index])
+    }
+
+    /// One resource by type and name; server listeners are made on demand.
+    pub fn get(&self, type_url: &str, name: &str) -> Option<Cow<'_, Resource>> {
+        if let Some(found) = self.resources(type_url)?.get(name) {
+            return Some(Cow::Borrowed(found));
+        }
+        if type_url == type_url::LISTENER {
+            return server_listener(name).map(Cow::Owned);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

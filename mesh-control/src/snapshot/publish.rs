@@ -1,0 +1,88 @@
+//! Publishing: rebuild the snapshot whenever the config or the registrations change.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::Snapshot;
+use crate::config::MeshConfig;
+use crate::registry::RegisteredEndpoints;
+
+/// Rebuilds the snapshot on every change of `config` or `registered` and sends it on
+/// `snapshots` when its content differs from the current one, with the next version.
+///
+/// An input whose sender is dropped just stops changing. Runs until both inputs are closed or
+/// every snapshot receiver is gone.
+pub async fn publish(
+    mut config: watch::Receiver<Arc<MeshConfig>>,
+    mut registered: watch::Receiver<RegisteredEndpoints>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+) {
+    let (mut config_open, mut registered_open) = (true, true);
+    while config_open || registered_open {
+        tokio::select! {
+            changed = config.changed(), if config_open => {
+                if changed.is_err() {
+                    config_open = false;
+                    continue;
+                }
+            }
+            changed = registered.changed(), if registered_open => {
+                if changed.is_err() {
+                    registered_open = false;
+                    continue;
+                }
+            }
+            () = snapshots.closed() => return,
+        }
+        let current_config = Arc::clone(&config.borrow_and_update());
+        let current_registered = registered.borrow_and_update().clone();
+        let next = Snapshot::build(&current_config, &current_registered);
+        snapshots.send_if_modified(|current| {
+            if current.same_content(&next) {
+                return false;
+            }
+            let version = current.version() + 1;
+            *current = Arc::new(next.with_version(version));
+            tracing::debug!(version, "published a new snapshot");
+            true
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mesh_core::registration::Registration;
+
+    use super::*;
+    use crate::registry::Registry;
+    use crate::snapshot::tests::one_service;
+
+    #[tokio::test(start_paused = true)]
+    async fn rebuilds_on_change_and_bumps_the_version_only_on_new_content() {
+        let config_tx = watch::Sender::new(Arc::new(MeshConfig::default()));
+        let registry = Registry::new();
+        let (tx, mut rx) = watch::channel(Arc::new(Snapshot::default()));
+        tokio::spawn(publish(config_tx.subscribe(), registry.subscribe(), tx));
+
+        config_tx.send_replace(Arc::new(one_service()));
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().version(), 2);
+
+        // The same content again: nothing is published.
+        config_tx.send_replace(Arc::new(one_service()));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!rx.has_changed().unwrap());
+
+        // A config source that goes away leaves the last config in place.
+        drop(config_tx);
+        let _guard = registry.register(vec![Registration {
+            service: "serviceb.demo:50051".into(),
+            address: "127.0.0.1:9".parse().unwrap(),
+        }]);
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().version(), 3);
+    }
+}

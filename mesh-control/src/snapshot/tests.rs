@@ -1,0 +1,198 @@
+//! Snapshot building: names, domains, clusters, endpoints (static and registered).
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    ClusterLoadAssignment, lb_endpoint::HostIdentifier,
+};
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, http_connection_manager::RouteSpecifier,
+};
+use mesh_core::model::{
+    Endpoint, HealthStatus, PathMatch, Route, RouteAction, RouteMatch, UpstreamProtocol,
+    WeightedCluster,
+};
+use mesh_core::registration::Registration;
+use mesh_core::xds::type_url;
+use prost::Message;
+
+use super::*;
+use crate::config::{MeshConfig, PortConfig, ServiceConfig, ServiceRef};
+use crate::registry::RegisteredEndpoints;
+
+/// The cluster of `serviceb.demo` port 50051.
+pub(crate) const CLUSTER_B: &str = "serviceb.demo.svc.cluster.local:50051";
+
+fn port(port: u16, endpoints: Vec<Endpoint>) -> PortConfig {
+    let cluster = format!("serviceb.demo.svc.cluster.local:{port}");
+    PortConfig {
+        name: None,
+        port,
+        protocol: UpstreamProtocol::Http2,
+        routes: vec![Route {
+            name: "default".into(),
+            matcher: RouteMatch {
+                path: PathMatch::Prefix(String::new()),
+                case_sensitive: true,
+                headers: vec![],
+            },
+            action: RouteAction::Forward(vec![WeightedCluster { cluster, weight: 1 }]),
+        }],
+        endpoints,
+    }
+}
+
+/// `serviceb.demo` with ports 50051 (one static endpoint, 10.0.0.1) and 8080 (none).
+pub(crate) fn one_service() -> MeshConfig {
+    let service = ServiceRef::new("demo", "serviceb");
+    let endpoint = Endpoint {
+        address: "10.0.0.1:50051".parse().unwrap(),
+        weight: 1,
+        health: HealthStatus::Unknown,
+    };
+    let mut config = MeshConfig::default();
+    config.services.insert(
+        service.clone(),
+        ServiceConfig {
+            service,
+            ports: vec![port(50051, vec![endpoint]), port(8080, vec![])],
+        },
+    );
+    config
+}
+
+fn decode<M: Message + Default>(snapshot: &Snapshot, type_url: &str, name: &str) -> M {
+    let resource = snapshot
+        .get(type_url, name)
+        .unwrap_or_else(|| panic!("{name} missing"));
+    M::decode(resource.any.value.as_slice()).unwrap()
+}
+
+fn addresses(cla: &ClusterLoadAssignment) -> Vec<String> {
+    cla.endpoints[0]
+        .lb_endpoints
+        .iter()
+        .map(|e| match &e.host_identifier {
+            Some(HostIdentifier::Endpoint(e)) => format!("{:?}", e.address),
+            other => panic!("no endpoint: {other:?}"),
+        })
+        .collect()
+}
+
+fn registered(list: &[(&str, &str)]) -> RegisteredEndpoints {
+    let mut endpoints = RegisteredEndpoints::default();
+    for (service, address) in list {
+        endpoints.add(&Registration {
+            service: service.to_string(),
+            address: address.parse().unwrap(),
+        });
+    }
+    endpoints
+}
+
+#[test]
+fn listeners_for_every_name_of_every_port() {
+    let snapshot = Snapshot::build(&one_service(), &RegisteredEndpoints::default());
+    let listeners = snapshot.resources(type_url::LISTENER).unwrap();
+    // Six names for the default port, three for the other.
+    assert_eq!(listeners.len(), 9, "{:?}", listeners.keys());
+    let l: Listener = decode(&snapshot, type_url::LISTENER, "serviceb");
+    assert_eq!(l.name, "serviceb");
+    assert!(listeners.contains_key("serviceb.demo:8080"));
+    // The port-less names belong to the first port.
+    let any = l.api_listener.unwrap().api_listener.unwrap();
+    let hcm = HttpConnectionManager::decode(any.value.as_slice()).unwrap();
+    let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier else {
+        panic!("not RDS");
+    };
+    assert_eq!(rds.route_config_name, CLUSTER_B);
+    assert!(snapshot.get(type_url::LISTENER, "nope:1").is_none());
+}
+
+#[test]
+fn route_config_domains_are_the_listener_names() {
+    let snapshot = Snapshot::build(&one_service(), &RegisteredEndpoints::default());
+    let rc: RouteConfiguration = decode(&snapshot, type_url::ROUTE_CONFIGURATION, CLUSTER_B);
+    let domains = &rc.virtual_hosts[0].domains;
+    assert_eq!(domains.len(), 6);
+    assert!(domains.contains(&"serviceb.demo:50051".to_string()));
+    assert!(domains.contains(&"serviceb".to_string()));
+    assert_eq!(rc.virtual_hosts[0].routes.len(), 1);
+}
+
+#[test]
+fn cluster_and_static_endpoints() {
+    let snapshot = Snapshot::build(&one_service(), &RegisteredEndpoints::default());
+    assert_eq!(snapshot.resources(type_url::CLUSTER).unwrap().len(), 2);
+    let c: Cluster = decode(&snapshot, type_url::CLUSTER, CLUSTER_B);
+    assert_eq!(c.eds_cluster_config.unwrap().service_name, CLUSTER_B);
+    let cla: ClusterLoadAssignment =
+        decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
+    assert_eq!(addresses(&cla).len(), 1);
+    let empty: ClusterLoadAssignment = decode(
+        &snapshot,
+        type_url::CLUSTER_LOAD_ASSIGNMENT,
+        "serviceb.demo.svc.cluster.local:8080",
+    );
+    assert!(empty.endpoints[0].lb_endpoints.is_empty());
+}
+
+#[test]
+fn registered_endpoints_join_through_any_listener_name() {
+    let registered = registered(&[
+        ("serviceb.demo:50051", "127.0.0.1:1"),
+        ("serviceb", "127.0.0.1:2"),
+        ("serviceb.demo:50051", "10.0.0.1:50051"), // same as the static one
+        ("unknown:1", "127.0.0.1:3"),
+    ]);
+    let snapshot = Snapshot::build(&one_service(), &registered);
+    let cla: ClusterLoadAssignment =
+        decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
+    let got = addresses(&cla);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got.iter()
+            .any(|a| a.contains("127.0.0.1") && a.contains("PortValue(2)"))
+    );
+    assert!(!got.iter().any(|a| a.contains("PortValue(3)")));
+}
+
+#[test]
+fn server_listeners_are_made_on_demand() {
+    let snapshot = Snapshot::build(&MeshConfig::default(), &RegisteredEndpoints::default());
+    let name = format!("{}[::1]:50051", type_url::SERVER_LISTENER_PREFIX);
+    let l: Listener = decode(&snapshot, type_url::LISTENER, &name);
+    assert_eq!(l.name, name);
+    assert!(l.default_filter_chain.is_some());
+    assert!(server_listener(type_url::SERVER_LISTENER_PREFIX).is_none());
+    assert!(server_listener("grpc/server?xds.resource.listening_address=nope").is_none());
+}
+
+#[test]
+fn same_input_same_content() {
+    let registered = registered(&[("serviceb:50051", "127.0.0.1:1")]);
+    let a = Snapshot::build(&one_service(), &registered);
+    let b = Snapshot::build(&one_service(), &registered).with_version(7);
+    assert!(a.same_content(&b));
+    assert!(!a.same_content(&Snapshot::build(
+        &one_service(),
+        &RegisteredEndpoints::default()
+    )));
+}
+
+#[test]
+fn ten_thousand_registered_endpoints() {
+    let mut endpoints = RegisteredEndpoints::default();
+    for i in 0..10_000u32 {
+        let [_, _, hi, lo] = i.to_be_bytes();
+        endpoints.add(&Registration {
+            service: "serviceb.demo:50051".into(),
+            address: format!("10.1.{hi}.{lo}:50051").parse().unwrap(),
+        });
+    }
+    let snapshot = Snapshot::build(&one_service(), &endpoints);
+    let cla: ClusterLoadAssignment =
+        decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
+    assert_eq!(cla.endpoints[0].lb_endpoints.len(), 10_001);
+}

@@ -1,0 +1,166 @@
+use envoy_types::pb::envoy::config::cluster::v3::{
+    LoadBalancingPolicy, load_balancing_policy::Policy,
+};
+use envoy_types::pb::envoy::config::core::v3::{
+    ConfigSource, Http2ProtocolOptions, TypedExtensionConfig, config_source::ConfigSourceSpecifier,
+};
+use envoy_types::pb::envoy::extensions::load_balancing_policies::round_robin::v3::RoundRobin;
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig;
+
+use super::*;
+use crate::xds::decode::fixtures::{any, eds_cluster};
+use crate::xds::encode;
+
+fn policies(configs: Vec<Any>) -> LoadBalancingPolicy {
+    LoadBalancingPolicy {
+        policies: configs
+            .into_iter()
+            .map(|a| Policy {
+                typed_extension_config: Some(TypedExtensionConfig {
+                    name: "p".into(),
+                    typed_config: Some(a),
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn typed_struct(inner: &str) -> Any {
+    any(
+        type_url::TYPED_STRUCT,
+        &TypedStruct {
+            type_url: inner.into(),
+            value: None,
+        },
+    )
+}
+
+#[test]
+fn eds_cluster_defaults() {
+    let got = cluster(&eds_cluster("c")).unwrap();
+    assert_eq!(
+        got,
+        model::Cluster {
+            name: "c".into(),
+            eds_service_name: "c".into(),
+            lb_policy: LbPolicy::P2cPeakEwma,
+            protocol: UpstreamProtocol::Http1,
+        }
+    );
+}
+
+#[test]
+fn round_trips_what_mesh_control_encodes() {
+    for protocol in [UpstreamProtocol::Http1, UpstreamProtocol::Http2] {
+        let original = model::Cluster {
+            name: "serviceb.demo.svc.cluster.local:50051".into(),
+            eds_service_name: "eds-name".into(),
+            lb_policy: LbPolicy::P2cPeakEwma,
+            protocol,
+        };
+        assert_eq!(cluster(&encode::cluster(&original)).unwrap(), original);
+    }
+}
+
+#[test]
+fn only_eds_over_ads_is_supported() {
+    let mut c = eds_cluster("c");
+    c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(
+        cluster::DiscoveryType::StrictDns as i32,
+    ));
+    let err = cluster(&c).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.reason.contains("STRICT_DNS")),
+        ("type", true),
+        "{err}"
+    );
+    c.cluster_discovery_type = None;
+    assert_eq!(cluster(&c).unwrap_err().field, "type");
+
+    let mut c = eds_cluster("c");
+    c.eds_cluster_config = None;
+    assert_eq!(cluster(&c).unwrap_err().field, "eds_cluster_config");
+    let mut c = eds_cluster("c");
+    c.eds_cluster_config.as_mut().unwrap().eds_config = Some(ConfigSource {
+        config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(Default::default())),
+        ..Default::default()
+    });
+    assert_eq!(
+        cluster(&c).unwrap_err().field,
+        "eds_cluster_config.eds_config"
+    );
+}
+
+#[test]
+fn service_name_is_kept() {
+    let mut c = eds_cluster("c");
+    c.eds_cluster_config.as_mut().unwrap().service_name = "c-eds".into();
+    assert_eq!(cluster(&c).unwrap().eds_service_name, "c-eds");
+}
+
+#[test]
+fn first_supported_policy_wins() {
+    let unknown = typed_struct("type.googleapis.com/other.Balancer");
+    let mut c = eds_cluster("c");
+    c.load_balancing_policy = Some(policies(vec![
+        unknown.clone(),
+        typed_struct(type_url::P2C_PEAK_EWMA),
+    ]));
+    assert_eq!(cluster(&c).unwrap().lb_policy, LbPolicy::P2cPeakEwma);
+    c.load_balancing_policy = Some(policies(vec![
+        unknown.clone(),
+        any(type_url::ROUND_ROBIN, &RoundRobin::default()),
+    ]));
+    assert_eq!(cluster(&c).unwrap().lb_policy, LbPolicy::P2cPeakEwma);
+
+    c.load_balancing_policy = Some(policies(vec![unknown]));
+    let err = cluster(&c).unwrap_err();
+    assert_eq!(err.field, "load_balancing_policy.policies");
+    assert!(
+        err.reason.contains("other.Balancer"),
+        "names what it found: {err}"
+    );
+}
+
+#[test]
+fn legacy_lb_policy() {
+    let mut c = eds_cluster("c");
+    c.lb_policy = cluster::LbPolicy::RingHash as i32;
+    let err = cluster(&c).unwrap_err();
+    assert_eq!(err.field, "lb_policy");
+    assert!(err.reason.contains("RING_HASH"), "{err}");
+}
+
+#[test]
+fn protocol_options() {
+    let mut c = eds_cluster("c");
+    let http2 = HttpProtocolOptions {
+        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+            ExplicitHttpConfig {
+                protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
+                    Http2ProtocolOptions::default(),
+                )),
+            },
+        )),
+        ..Default::default()
+    };
+    let url = format!("type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}");
+    c.typed_extension_protocol_options
+        .insert(HTTP_PROTOCOL_OPTIONS.into(), any(&url, &http2));
+    assert_eq!(cluster(&c).unwrap().protocol, UpstreamProtocol::Http2);
+    c.typed_extension_protocol_options.insert(
+        HTTP_PROTOCOL_OPTIONS.into(),
+        any(&url, &HttpProtocolOptions::default()),
+    );
+    assert_eq!(cluster(&c).unwrap().protocol, UpstreamProtocol::Http1);
+    c.typed_extension_protocol_options.insert(
+        HTTP_PROTOCOL_OPTIONS.into(),
+        any("type.googleapis.com/Wrong", &http2),
+    );
+    assert!(
+        cluster(&c)
+            .unwrap_err()
+            .field
+            .starts_with("typed_extension_protocol_options")
+    );
+}

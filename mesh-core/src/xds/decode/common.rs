@@ -1,0 +1,128 @@
+//! Checks shared by several resource types: packed messages, config sources, socket addresses.
+
+use std::net::{IpAddr, SocketAddr};
+
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, ConfigSource, address, config_source::ConfigSourceSpecifier, socket_address,
+};
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+
+use super::error::{Context, DecodeError};
+
+/// Unpacks `any` (at `field`) as an `M` whose type URL must be `type_url`; `what` names `M` in
+/// errors.
+pub(crate) fn unpack<M: Message + Default>(
+    ctx: Context<'_>,
+    field: &str,
+    any: &Any,
+    type_url: &str,
+    what: &str,
+) -> Result<M, DecodeError> {
+    if any.type_url != type_url {
+        return Err(ctx.error(field, format!("expected {what}, got {:?}", any.type_url)));
+    }
+    M::decode(any.value.as_slice())
+        .map_err(|e| ctx.error(field, format!("not a valid {what} protobuf: {e}")))
+}
+
+/// Checks that a config source (at `field`) points back at this ADS stream: `ads` or `self`,
+/// the only sources a gRPC client follows.
+pub(crate) fn config_source(
+    ctx: Context<'_>,
+    field: &str,
+    source: Option<&ConfigSource>,
+) -> Result<(), DecodeError> {
+    match source.and_then(|s| s.config_source_specifier.as_ref()) {
+        Some(ConfigSourceSpecifier::Ads(_) | ConfigSourceSpecifier::Self_(_)) => Ok(()),
+        Some(_) => Err(ctx.error(
+            field,
+            "must be `ads` or `self`: other config sources are not supported",
+        )),
+        None => Err(ctx.error(field, "is missing; set it to `ads`")),
+    }
+}
+
+/// Reads a `socket_address` with an IP literal and a numeric port (at `field`).
+pub(crate) fn socket_address(
+    ctx: Context<'_>,
+    field: &str,
+    address: Option<&Address>,
+) -> Result<SocketAddr, DecodeError> {
+    let Some(address::Address::SocketAddress(socket)) = address.and_then(|a| a.address.as_ref())
+    else {
+        return Err(ctx.error(field, "must be a socket_address"));
+    };
+    let ip: IpAddr = socket.address.parse().map_err(|_| {
+        ctx.error(
+            format!("{field}.socket_address.address"),
+            format!("{:?} is not an IPv4 or IPv6 literal", socket.address),
+        )
+    })?;
+    let port = match socket.port_specifier {
+        Some(socket_address::PortSpecifier::PortValue(port)) => {
+            u16::try_from(port).map_err(|_| {
+                ctx.error(
+                    format!("{field}.socket_address.port_value"),
+                    format!("{port} is not a port number (0-65535)"),
+                )
+            })?
+        }
+        _ => {
+            return Err(ctx.error(
+                format!("{field}.socket_address.port_value"),
+                "is missing (named ports are not supported)",
+            ));
+        }
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xds::decode::fixtures::{address, ads, any};
+
+    const CTX: Context<'static> = Context {
+        kind: "Cluster",
+        resource: "c",
+    };
+
+    #[test]
+    fn socket_addresses() {
+        let a = socket_address(CTX, "address", Some(&address("::1", 80))).unwrap();
+        assert_eq!(a, "[::1]:80".parse().unwrap());
+        let err = socket_address(CTX, "address", Some(&address("localhost", 80))).unwrap_err();
+        assert_eq!(err.field, "address.socket_address.address");
+        let err = socket_address(CTX, "address", Some(&address("10.0.0.1", 70000))).unwrap_err();
+        assert_eq!(err.field, "address.socket_address.port_value");
+        let err = socket_address(CTX, "address", None).unwrap_err();
+        assert_eq!(err.field, "address");
+    }
+
+    #[test]
+    fn config_sources() {
+        assert!(config_source(CTX, "f", Some(&ads())).is_ok());
+        let path = ConfigSource {
+            config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(
+                Default::default(),
+            )),
+            ..Default::default()
+        };
+        assert!(
+            config_source(CTX, "f", Some(&path))
+                .unwrap_err()
+                .reason
+                .contains("ads")
+        );
+        assert!(config_source(CTX, "f", None).is_err());
+    }
+
+    #[test]
+    fn unpack_checks_the_type_url() {
+        let packed = any("type.googleapis.com/x.Y", &Address::default());
+        let err = unpack::<Address>(CTX, "f", &packed, "type.googleapis.com/x.Z", "Z").unwrap_err();
+        assert!(err.reason.contains("expected Z"), "{err}");
+        assert!(unpack::<Address>(CTX, "f", &packed, "type.googleapis.com/x.Y", "Y").is_ok());
+    }
+}

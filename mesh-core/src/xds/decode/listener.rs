@@ -1,0 +1,179 @@
+//! `Listener` (LDS) to [`model::Listener`].
+//!
+//! A client listener (gRFC A27) is an `api_listener` holding an `HttpConnectionManager`. A server
+//! listener (gRFC A36) has an `address` and filter chains whose single network filter is an
+//! `HttpConnectionManager`; this client takes the `default_filter_chain`, or else the first
+//! chain (filter chain matching comes with mTLS). In both, the connection manager names the
+//! route table (RDS over this ADS stream, or inline) and lists the HTTP filters, of which the
+//! last must be the router and the others must be known or `is_optional`.
+
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener, filter};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, HttpFilter, http_connection_manager::RouteSpecifier, http_filter,
+};
+
+use super::common::{config_source, socket_address, unpack};
+use super::error::{Context, DecodeError};
+use super::route::route_config_at;
+use crate::model::{self, ClientListener, RouteSource, ServerListener};
+use crate::xds::type_url;
+
+/// Decodes a Listener resource.
+pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
+    let ctx = Context {
+        kind: "Listener",
+        resource: &proto.name,
+    };
+    if let Some(api) = &proto.api_listener {
+        let field = "api_listener.api_listener";
+        let Some(any) = &api.api_listener else {
+            return Err(ctx.error(field, "is missing; expected an HttpConnectionManager"));
+        };
+        let routes = connection_manager(ctx, field, &unpack_hcm(ctx, field, any)?)?;
+        return Ok(model::Listener::Client(ClientListener {
+            name: proto.name.clone(),
+            routes,
+        }));
+    }
+    if proto.address.is_none() {
+        return Err(ctx.error("", "has neither api_listener (client) nor address (server)"));
+    }
+    let address = socket_address(ctx, "address", proto.address.as_ref())?;
+    let (field, chain) = match (&proto.default_filter_chain, proto.filter_chains.first()) {
+        (Some(chain), _) => ("default_filter_chain".to_string(), chain),
+        (None, Some(chain)) => ("filter_chains[0]".to_string(), chain),
+        (None, None) => {
+            return Err(ctx.error(
+                "filter_chains",
+                "is empty and there is no default_filter_chain",
+            ));
+        }
+    };
+    let routes = filter_chain(ctx, &field, chain)?;
+    Ok(model::Listener::Server(ServerListener {
+        name: proto.name.clone(),
+        address,
+        routes,
+    }))
+}
+
+/// A server filter chain must hold exactly one network filter: the connection manager.
+fn filter_chain(
+    ctx: Context<'_>,
+    field: &str,
+    chain: &FilterChain,
+) -> Result<RouteSource, DecodeError> {
+    let [only] = chain.filters.as_slice() else {
+        return Err(ctx.error(
+            format!("{field}.filters"),
+            format!(
+                "has {} filters; expected exactly one HttpConnectionManager",
+                chain.filters.len()
+            ),
+        ));
+    };
+    let field = format!("{field}.filters[0].typed_config");
+    let Some(filter::ConfigType::TypedConfig(any)) = &only.config_type else {
+        return Err(ctx.error(field, "is missing; expected an HttpConnectionManager"));
+    };
+    connection_manager(ctx, &field, &unpack_hcm(ctx, &field, any)?)
+}
+
+fn unpack_hcm(
+    ctx: Context<'_>,
+    field: &str,
+    any: &envoy_types::pb::google::protobuf::Any,
+) -> Result<HttpConnectionManager, DecodeError> {
+    unpack(
+        ctx,
+        field,
+        any,
+        type_url::HTTP_CONNECTION_MANAGER,
+        "HttpConnectionManager",
+    )
+}
+
+fn connection_manager(
+    ctx: Context<'_>,
+    field: &str,
+    hcm: &HttpConnectionManager,
+) -> Result<RouteSource, DecodeError> {
+    http_filters(ctx, &format!("{field}.http_filters"), &hcm.http_filters)?;
+    match &hcm.route_specifier {
+        Some(RouteSpecifier::Rds(rds)) => {
+            config_source(
+                ctx,
+                &format!("{field}.rds.config_source"),
+                rds.config_source.as_ref(),
+            )?;
+            if rds.route_config_name.is_empty() {
+                return Err(ctx.error(format!("{field}.rds.route_config_name"), "is empty"));
+            }
+            Ok(RouteSource::Rds(rds.route_config_name.clone()))
+        }
+        Some(RouteSpecifier::RouteConfig(rc)) => {
+            let config = route_config_at(ctx, &format!("{field}.route_config"), rc)?;
+            Ok(RouteSource::Inline(config.into()))
+        }
+        Some(RouteSpecifier::ScopedRoutes(_)) => Err(ctx.error(
+            format!("{field}.scoped_routes"),
+            "are not supported; use rds or route_config",
+        )),
+        None => Err(ctx.error(field, "has no route_specifier; use rds or route_config")),
+    }
+}
+
+/// The router must come last; no filter before it is known yet, so those must be optional.
+fn http_filters(ctx: Context<'_>, field: &str, filters: &[HttpFilter]) -> Result<(), DecodeError> {
+    let Some((last, rest)) = filters.split_last() else {
+        return Err(ctx.error(field, "is empty; the last filter must be the router"));
+    };
+    for (i, f) in rest.iter().enumerate() {
+        let url = filter_type(ctx, &format!("{field}[{i}]"), f)?;
+        if url == type_url::ROUTER {
+            return Err(ctx.error(
+                format!("{field}[{i}]"),
+                "the router must be the last filter",
+            ));
+        }
+        if !f.is_optional {
+            return Err(ctx.error(
+                format!("{field}[{i}]"),
+                format!(
+                    "filter {:?} ({url}) is not supported; mark it is_optional or remove it",
+                    f.name
+                ),
+            ));
+        }
+    }
+    let i = rest.len();
+    let url = filter_type(ctx, &format!("{field}[{i}]"), last)?;
+    if url != type_url::ROUTER {
+        return Err(ctx.error(
+            format!("{field}[{i}]"),
+            format!(
+                "the last filter must be the router ({}), got {url}",
+                type_url::ROUTER
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn filter_type<'a>(
+    ctx: Context<'_>,
+    field: &str,
+    f: &'a HttpFilter,
+) -> Result<&'a str, DecodeError> {
+    match &f.config_type {
+        Some(http_filter::ConfigType::TypedConfig(any)) => Ok(&any.type_url),
+        _ => Err(ctx.error(
+            format!("{field}.typed_config"),
+            "is missing (config_discovery is not supported)",
+        )),
+    }
+}
+
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tests;

@@ -1,0 +1,174 @@
+//! Listener: a client's `ApiListener` or a server's inbound listener (gRFC A36).
+
+use envoy_types::pb::envoy::config::listener::v3::{
+    ApiListener, Filter, FilterChain, Listener, filter,
+};
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier, http_filter,
+};
+
+use super::{ads_config_source, route_config, socket_address, to_any};
+use crate::model::{self, RouteSource};
+
+/// The router, the terminal HTTP filter every gRPC client and server expects last.
+const ROUTER_FILTER: &str = "envoy.filters.http.router";
+/// The network filter that holds the HTTP connection manager in a server's filter chain.
+const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
+
+/// Encodes a Listener: an `ApiListener` for a client, an addressed listener with one default
+/// filter chain for a server.
+pub fn listener(listener: &model::Listener) -> Listener {
+    match listener {
+        model::Listener::Client(l) => Listener {
+            name: l.name.clone(),
+            api_listener: Some(ApiListener {
+                api_listener: Some(to_any(&http_connection_manager(&l.routes))),
+            }),
+            ..Default::default()
+        },
+        model::Listener::Server(l) => Listener {
+            name: l.name.clone(),
+            address: Some(socket_address(l.address)),
+            default_filter_chain: Some(FilterChain {
+                name: "default".into(),
+                filters: vec![Filter {
+                    name: HCM_FILTER.into(),
+                    config_type: Some(filter::ConfigType::TypedConfig(to_any(
+                        &http_connection_manager(&l.routes),
+                    ))),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+/// An HTTP connection manager with the given route source and the router filter.
+fn http_connection_manager(routes: &RouteSource) -> HttpConnectionManager {
+    let route_specifier = match routes {
+        RouteSource::Rds(name) => RouteSpecifier::Rds(Rds {
+            config_source: Some(ads_config_source()),
+            route_config_name: name.clone(),
+        }),
+        RouteSource::Inline(config) => RouteSpecifier::RouteConfig(route_config(config)),
+    };
+    HttpConnectionManager {
+        route_specifier: Some(route_specifier),
+        http_filters: vec![HttpFilter {
+            name: ROUTER_FILTER.into(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(to_any(
+                &Router::default(),
+            ))),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use envoy_types::pb::envoy::config::core::v3::{
+        ApiVersion, config_source::ConfigSourceSpecifier,
+    };
+    use envoy_types::pb::envoy::config::route::v3::route::Action;
+    use envoy_types::pb::google::protobuf::Any;
+    use prost::Message;
+
+    use super::*;
+    use crate::model::{
+        ClientListener, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, ServerListener,
+        VirtualHost,
+    };
+    use crate::xds::type_url;
+
+    fn hcm(any: &Any) -> HttpConnectionManager {
+        assert_eq!(any.type_url, type_url::HTTP_CONNECTION_MANAGER);
+        HttpConnectionManager::decode(any.value.as_slice()).unwrap()
+    }
+
+    fn assert_router_last(hcm: &HttpConnectionManager) {
+        let last = hcm.http_filters.last().expect("an HTTP filter");
+        assert_eq!(last.name, ROUTER_FILTER);
+        let Some(http_filter::ConfigType::TypedConfig(config)) = &last.config_type else {
+            panic!("router without typed_config");
+        };
+        assert_eq!(config.type_url, type_url::ROUTER);
+    }
+
+    #[test]
+    fn client_listener_points_at_rds_over_ads() {
+        let encoded = listener(&model::Listener::Client(ClientListener {
+            name: "serviceb.demo:50051".into(),
+            routes: RouteSource::Rds("serviceb.demo.svc.cluster.local:50051".into()),
+        }));
+        assert_eq!(encoded.name, "serviceb.demo:50051");
+        let api = encoded.api_listener.unwrap().api_listener.unwrap();
+        let hcm = hcm(&api);
+        let Some(RouteSpecifier::Rds(rds)) = &hcm.route_specifier else {
+            panic!("not RDS: {:?}", hcm.route_specifier);
+        };
+        assert_eq!(
+            rds.route_config_name,
+            "serviceb.demo.svc.cluster.local:50051"
+        );
+        let source = rds.config_source.as_ref().unwrap();
+        assert_eq!(source.resource_api_version, ApiVersion::V3 as i32);
+        assert!(matches!(
+            source.config_source_specifier,
+            Some(ConfigSourceSpecifier::Ads(_))
+        ));
+        assert_router_last(&hcm);
+    }
+
+    #[test]
+    fn server_listener_has_address_and_inline_routes() {
+        let inbound = RouteConfig {
+            name: "inbound".into(),
+            virtual_hosts: vec![VirtualHost {
+                name: "inbound".into(),
+                domains: vec!["*".into()],
+                routes: vec![Route {
+                    name: String::new(),
+                    matcher: RouteMatch {
+                        path: PathMatch::Prefix(String::new()),
+                        case_sensitive: true,
+                        headers: vec![],
+                    },
+                    action: RouteAction::NonForwarding,
+                }],
+            }],
+        };
+        let name = format!("{}127.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX);
+        let encoded = listener(&model::Listener::Server(ServerListener {
+            name: name.clone(),
+            address: "127.0.0.1:50051".parse().unwrap(),
+            routes: RouteSource::Inline(Arc::new(inbound)),
+        }));
+        assert_eq!(encoded.name, name);
+        assert_eq!(
+            encoded.address,
+            Some(socket_address("127.0.0.1:50051".parse().unwrap()))
+        );
+        assert!(encoded.api_listener.is_none());
+        let chain = encoded.default_filter_chain.unwrap();
+        assert_eq!(chain.filters.len(), 1);
+        assert_eq!(chain.filters[0].name, HCM_FILTER);
+        let Some(filter::ConfigType::TypedConfig(config)) = &chain.filters[0].config_type else {
+            panic!("filter without typed_config");
+        };
+        let hcm = hcm(config);
+        let Some(RouteSpecifier::RouteConfig(routes)) = &hcm.route_specifier else {
+            panic!("routes not inline: {:?}", hcm.route_specifier);
+        };
+        assert_eq!(routes.virtual_hosts[0].domains, ["*"]);
+        assert!(matches!(
+            routes.virtual_hosts[0].routes[0].action,
+            Some(Action::NonForwardingAction(_))
+        ));
+        assert_router_last(&hcm);
+    }
+}

@@ -1,0 +1,233 @@
+//! RouteConfiguration: virtual hosts, matches and weighted cluster actions.
+
+use envoy_types::pb::envoy::config::route::v3::{
+    self as route, HeaderMatcher, NonForwardingAction, RouteConfiguration, RouteMatch,
+    WeightedCluster, header_matcher::HeaderMatchSpecifier, route::Action,
+    route_action::ClusterSpecifier, route_match::PathSpecifier, weighted_cluster::ClusterWeight,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    RegexMatcher, StringMatcher, regex_matcher, string_matcher::MatchPattern,
+};
+use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
+
+use crate::model::{self, PathMatch, Pattern, RouteAction, StringMatch};
+
+/// Encodes a RouteConfiguration.
+pub fn route_config(config: &model::RouteConfig) -> RouteConfiguration {
+    RouteConfiguration {
+        name: config.name.clone(),
+        virtual_hosts: config.virtual_hosts.iter().map(virtual_host).collect(),
+        ..Default::default()
+    }
+}
+
+fn virtual_host(host: &model::VirtualHost) -> route::VirtualHost {
+    route::VirtualHost {
+        name: host.name.clone(),
+        domains: host.domains.clone(),
+        routes: host.routes.iter().map(route).collect(),
+        ..Default::default()
+    }
+}
+
+fn route(r: &model::Route) -> route::Route {
+    let action = match &r.action {
+        RouteAction::Forward(clusters) => Action::Route(route_action(clusters)),
+        RouteAction::NonForwarding => Action::NonForwardingAction(NonForwardingAction {}),
+    };
+    route::Route {
+        name: r.name.clone(),
+        r#match: Some(route_match(&r.matcher)),
+        action: Some(action),
+        ..Default::default()
+    }
+}
+
+fn route_match(m: &model::RouteMatch) -> RouteMatch {
+    let path = match &m.path {
+        PathMatch::Prefix(p) => PathSpecifier::Prefix(p.clone()),
+        PathMatch::Exact(p) => PathSpecifier::Path(p.clone()),
+        PathMatch::Regex(p) => PathSpecifier::SafeRegex(regex(p)),
+    };
+    RouteMatch {
+        path_specifier: Some(path),
+        case_sensitive: Some(BoolValue {
+            value: m.case_sensitive,
+        }),
+        headers: m.headers.iter().map(header_matcher).collect(),
+        ..Default::default()
+    }
+}
+
+/// A single cluster becomes `cluster`, several become `weighted_clusters`.
+fn route_action(clusters: &[model::WeightedCluster]) -> route::RouteAction {
+    let specifier = match clusters {
+        [single] => ClusterSpecifier::Cluster(single.cluster.clone()),
+        _ => ClusterSpecifier::WeightedClusters(WeightedCluster {
+            clusters: clusters
+                .iter()
+                .map(|c| ClusterWeight {
+                    name: c.cluster.clone(),
+                    weight: Some(UInt32Value { value: c.weight }),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+    };
+    route::RouteAction {
+        cluster_specifier: Some(specifier),
+        ..Default::default()
+    }
+}
+
+fn header_matcher(h: &model::HeaderMatch) -> HeaderMatcher {
+    let pattern = |p| {
+        HeaderMatchSpecifier::StringMatch(StringMatcher {
+            match_pattern: Some(p),
+            ..Default::default()
+        })
+    };
+    let specifier = match &h.matcher {
+        StringMatch::Exact(s) => pattern(MatchPattern::Exact(s.clone())),
+        StringMatch::Prefix(s) => pattern(MatchPattern::Prefix(s.clone())),
+        StringMatch::Suffix(s) => pattern(MatchPattern::Suffix(s.clone())),
+        StringMatch::Contains(s) => pattern(MatchPattern::Contains(s.clone())),
+        StringMatch::Regex(p) => pattern(MatchPattern::SafeRegex(regex(p))),
+        StringMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
+    };
+    HeaderMatcher {
+        name: h.name.clone(),
+        invert_match: h.invert,
+        header_match_specifier: Some(specifier),
+        ..Default::default()
+    }
+}
+
+/// An RE2 matcher; gRPC rejects a `RegexMatcher` without the `google_re2` engine.
+#[allow(deprecated)] // `engine_type` is deprecated in Envoy, still required by gRPC.
+fn regex(pattern: &Pattern) -> RegexMatcher {
+    RegexMatcher {
+        regex: pattern.as_str().to_string(),
+        engine_type: Some(regex_matcher::EngineType::GoogleRe2(
+            regex_matcher::GoogleRe2::default(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HeaderMatch, Route, RouteConfig, VirtualHost};
+
+    fn config(matcher: model::RouteMatch, action: RouteAction) -> RouteConfig {
+        RouteConfig {
+            name: "rc".into(),
+            virtual_hosts: vec![VirtualHost {
+                name: "vh".into(),
+                domains: vec!["a:1".into(), "a".into()],
+                routes: vec![Route {
+                    name: "r".into(),
+                    matcher,
+                    action,
+                }],
+            }],
+        }
+    }
+
+    fn forward(clusters: &[(&str, u32)]) -> RouteAction {
+        RouteAction::Forward(
+            clusters
+                .iter()
+                .map(|(c, w)| model::WeightedCluster {
+                    cluster: c.to_string(),
+                    weight: *w,
+                })
+                .collect(),
+        )
+    }
+
+    fn only_route(rc: &RouteConfiguration) -> &route::Route {
+        &rc.virtual_hosts[0].routes[0]
+    }
+
+    #[test]
+    fn single_cluster_prefix_route() {
+        let m = model::RouteMatch {
+            path: PathMatch::Prefix("/pkg.Svc/".into()),
+            case_sensitive: true,
+            headers: vec![],
+        };
+        let rc = route_config(&config(m, forward(&[("c1", 1)])));
+        assert_eq!(rc.name, "rc");
+        assert_eq!(rc.virtual_hosts[0].domains, ["a:1", "a"]);
+        let r = only_route(&rc);
+        let rm = r.r#match.as_ref().unwrap();
+        assert_eq!(
+            rm.path_specifier,
+            Some(PathSpecifier::Prefix("/pkg.Svc/".into()))
+        );
+        assert_eq!(rm.case_sensitive, Some(BoolValue { value: true }));
+        let Some(Action::Route(action)) = &r.action else {
+            panic!("not a route action");
+        };
+        assert_eq!(
+            action.cluster_specifier,
+            Some(ClusterSpecifier::Cluster("c1".into()))
+        );
+    }
+
+    #[test]
+    fn weighted_clusters_regex_and_headers() {
+        let m = model::RouteMatch {
+            path: PathMatch::Regex(Pattern::new("/a/.*").unwrap()),
+            case_sensitive: false,
+            headers: vec![
+                HeaderMatch {
+                    name: ":method".into(),
+                    matcher: StringMatch::Exact("GET".into()),
+                    invert: false,
+                },
+                HeaderMatch {
+                    name: "x-canary".into(),
+                    matcher: StringMatch::Present,
+                    invert: true,
+                },
+            ],
+        };
+        let rc = route_config(&config(m, forward(&[("v1", 90), ("v2", 10)])));
+        let r = only_route(&rc);
+        let rm = r.r#match.as_ref().unwrap();
+        let Some(PathSpecifier::SafeRegex(re)) = &rm.path_specifier else {
+            panic!("not a regex: {:?}", rm.path_specifier);
+        };
+        assert_eq!(re.regex, "/a/.*");
+        #[allow(deprecated)]
+        let engine = re.engine_type.is_some();
+        assert!(engine, "gRPC needs the google_re2 engine");
+        assert_eq!(rm.case_sensitive, Some(BoolValue { value: false }));
+        assert_eq!(rm.headers[0].name, ":method");
+        let Some(HeaderMatchSpecifier::StringMatch(sm)) = &rm.headers[0].header_match_specifier
+        else {
+            panic!("not a string match");
+        };
+        assert_eq!(sm.match_pattern, Some(MatchPattern::Exact("GET".into())));
+        assert!(rm.headers[1].invert_match);
+        assert_eq!(
+            rm.headers[1].header_match_specifier,
+            Some(HeaderMatchSpecifier::PresentMatch(true))
+        );
+        let Some(Action::Route(action)) = &r.action else {
+            panic!("not a route action");
+        };
+        let Some(ClusterSpecifier::WeightedClusters(wc)) = &action.cluster_specifier else {
+            panic!("not weighted: {:?}", action.cluster_specifier);
+        };
+        let got: Vec<_> = wc
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c.weight.unwrap().value))
+            .collect();
+        assert_eq!(got, [("v1", 90), ("v2", 10)]);
+    }
+}

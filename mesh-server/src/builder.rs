@@ -1,0 +1,133 @@
+//! [`MeshServerBuilder`]: what a meshed server serves and how it registers.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mesh_core::bootstrap::Bootstrap;
+use mesh_core::registration::Registration;
+use mesh_core::xds::XdsClient;
+use tokio::net::{TcpListener, ToSocketAddrs};
+
+use crate::server::{MeshServer, Xds};
+use crate::{Error, inbound};
+
+/// How long in-flight requests may take to finish after shutdown unless configured otherwise.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Configures a [`MeshServer`]; [`bind`](Self::bind) makes it.
+///
+/// Without a [bootstrap](Self::bootstrap) the server is a plain HTTP/gRPC server with no xDS and
+/// no registration (a `--no-mesh` mode).
+#[derive(Debug)]
+pub struct MeshServerBuilder {
+    bootstrap: Option<Bootstrap>,
+    services: Vec<String>,
+    advertise: Option<SocketAddr>,
+    shutdown_timeout: Duration,
+}
+
+impl Default for MeshServerBuilder {
+    fn default() -> Self {
+        Self {
+            bootstrap: None,
+            services: Vec::new(),
+            advertise: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+impl MeshServerBuilder {
+    /// Where mesh-control is and who this node is (e.g. `Bootstrap::from_env()?`). Without one,
+    /// the server runs without xDS. Default: none.
+    pub fn bootstrap(mut self, bootstrap: Bootstrap) -> Self {
+        self.bootstrap = Some(bootstrap);
+        self
+    }
+
+    /// Registers this server as an endpoint of `service`, a name clients dial such as
+    /// `serviceb.demo:50051`, for as long as it runs. Call once per service. Needs a bootstrap.
+    pub fn register(mut self, service: impl Into<String>) -> Self {
+        self.services.push(service.into());
+        self
+    }
+
+    /// The address to register, when clients must dial another address than the bound one
+    /// (bound to `0.0.0.0`, or behind NAT). Default: the bound address.
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
+    /// How long requests in flight at shutdown may take to finish before their connections are
+    /// closed. Default: [`DEFAULT_SHUTDOWN_TIMEOUT`] (30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Binds the listening socket and, with a bootstrap, starts the xDS client that registers
+    /// the server (with the advertised or bound address) and follows its inbound listener.
+    ///
+    /// Fails if the address cannot be bound, if services are registered without a bootstrap,
+    /// or if the address to register is unspecified (`0.0.0.0`) and none is advertised.
+    pub async fn bind(self, addr: impl ToSocketAddrs + fmt::Debug) -> Result<MeshServer, Error> {
+        if self.bootstrap.is_none() && !self.services.is_empty() {
+            return Err(Error::RegisterWithoutBootstrap {
+                services: self.services,
+            });
+        }
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: format!("{addr:?}"),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: format!("{addr:?}"),
+            source,
+        })?;
+        let xds = match self.bootstrap {
+            Some(bootstrap) => Some(start_xds(
+                bootstrap,
+                &self.services,
+                self.advertise,
+                local_addr,
+            )?),
+            None => None,
+        };
+        Ok(MeshServer::new(
+            listener,
+            local_addr,
+            xds,
+            self.shutdown_timeout,
+        ))
+    }
+}
+
+/// Builds the xDS client with the registrations and subscribes to the inbound listener.
+fn start_xds(
+    bootstrap: Bootstrap,
+    services: &[String],
+    advertise: Option<SocketAddr>,
+    local_addr: SocketAddr,
+) -> Result<Xds, Error> {
+    let address = advertise.unwrap_or(local_addr);
+    if !services.is_empty() && address.ip().is_unspecified() {
+        return Err(Error::UnspecifiedAddress {
+            local_addr: address,
+        });
+    }
+    let mut builder = XdsClient::builder().bootstrap(bootstrap);
+    for service in services {
+        builder = builder.registration(Registration {
+            service: service.clone(),
+            address,
+        });
+    }
+    let client = builder.build()?;
+    let inbound = inbound::subscribe(&client, local_addr);
+    tracing::info!(%local_addr, %address, ?services, "serving in the mesh");
+    Ok(Xds { client, inbound })
+}
