@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use mesh_core::bootstrap::Bootstrap;
@@ -52,6 +53,11 @@ struct ServeArgs {
     /// Address of the plaintext xDS (ADS) server.
     #[arg(long, value_name = "IP:PORT", default_value = DEFAULT_XDS_ADDR)]
     xds_addr: SocketAddr,
+    /// Seconds after start during which clusters without endpoints are not sent to clients, so
+    /// that after a restart clients keep their endpoints until the servers have registered
+    /// again (servers reconnect with backoff). 0 turns this off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    warm_up: u64,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +134,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             listener,
             config_rx,
             ClientRegistry::new(),
+            Duration::from_secs(args.warm_up),
             shutdown_signal(),
         )
         .await

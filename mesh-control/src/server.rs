@@ -8,6 +8,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,7 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::ads::{AdsServer, ClientRegistry};
 use crate::config::MeshConfig;
 use crate::registry::Registry;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::{self, EmptyAssignments, Snapshot};
 
 /// Why the control server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -44,21 +45,29 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 }
 
 /// Serves ADS on `listener` for the config in `config` until `shutdown` completes, keeping
-/// client status in `clients`.
+/// client status in `clients`. For `warm_up` after the start, clusters without endpoints are
+/// withheld from EDS (see [`snapshot::publish`]).
 pub async fn serve(
     listener: TcpListener,
     config: watch::Receiver<Arc<MeshConfig>>,
     clients: ClientRegistry,
+    warm_up: Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let registry = Registry::new();
-    let initial = Snapshot::build(&config.borrow(), &registry.current());
+    let empty = if warm_up.is_zero() {
+        EmptyAssignments::Send
+    } else {
+        EmptyAssignments::Withhold
+    };
+    let initial = Snapshot::build(&config.borrow(), &registry.current(), empty);
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial));
     tokio::spawn(log_config_changes(config.clone()));
     let publisher = tokio::spawn(snapshot::publish(
         config,
         registry.subscribe(),
         snapshots_tx,
+        warm_up,
     ));
     // Stopping the publisher drops the snapshot sender, which ends every ADS stream; without
     // that, the graceful shutdown would wait for clients that never hang up.
@@ -131,6 +140,7 @@ mod tests {
             listener,
             config.subscribe(),
             ClientRegistry::new(),
+            Duration::ZERO,
             async {
                 let _ = stopped.await;
             },

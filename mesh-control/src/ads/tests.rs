@@ -38,12 +38,17 @@ struct Harness {
 async fn start() -> Harness {
     let config = watch::Sender::new(Arc::new(one_service()));
     let registry = Registry::new();
-    let initial = Snapshot::build(&one_service(), &registry.current());
+    let initial = Snapshot::build(
+        &one_service(),
+        &registry.current(),
+        crate::snapshot::EmptyAssignments::Send,
+    );
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial));
     tokio::spawn(crate::snapshot::publish(
         config.subscribe(),
         registry.subscribe(),
         snapshots_tx,
+        std::time::Duration::ZERO,
     ));
     let clients = ClientRegistry::new();
     let server = AdsServer::new(snapshots, registry, clients.clone());

@@ -111,7 +111,7 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, ConfigError>
 }
 
 /// Whether a directory entry named `name` is a config file.
-pub(crate) fn is_config_file(name: &str) -> bool {
+fn is_config_file(name: &str) -> bool {
     !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
 }
 

@@ -15,12 +15,30 @@ use crate::config::{MeshConfig, ServiceRef};
 use crate::names::{cluster_name, listener_names};
 use crate::registry::RegisteredEndpoints;
 
+/// What to do with a cluster that has no endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptyAssignments {
+    /// Send its ClusterLoadAssignment with no endpoints: the cluster is empty.
+    Send,
+    /// Send nothing for it. Right after mesh-control starts, servers have not registered
+    /// again yet; an empty assignment would make clients that kept their endpoints through a
+    /// restart drop them. Sending nothing leaves them on what they have (for EDS, a resource
+    /// absent from a response means no change).
+    Withhold,
+}
+
 impl Snapshot {
     /// Builds version 1 of the snapshot for `config` plus the self-registered endpoints.
     ///
     /// Registrations whose service name is no Listener name of any Service port are left out.
+    /// With [`EmptyAssignments::Withhold`], clusters without any endpoint get no
+    /// ClusterLoadAssignment at all (see [`EmptyAssignments`]).
     /// Linear in the number of ports, routes and endpoints.
-    pub fn build(config: &MeshConfig, registered: &RegisteredEndpoints) -> Snapshot {
+    pub fn build(
+        config: &MeshConfig,
+        registered: &RegisteredEndpoints,
+        empty: EmptyAssignments,
+    ) -> Snapshot {
         let mut snapshot = Snapshot::default();
         let [listeners, routes, clusters, assignments] = &mut snapshot.resources;
         // Listener name -> the endpoints of the port it names.
@@ -75,6 +93,9 @@ impl Snapshot {
         }
 
         for (cluster, mut list) in endpoints {
+            if list.is_empty() && empty == EmptyAssignments::Withhold {
+                continue;
+            }
             // One entry per address (a static one wins over a registered one), in a stable order.
             list.sort_by_key(|e| e.address);
             list.dedup_by_key(|e| e.address);

@@ -20,7 +20,7 @@ use std::hash::{DefaultHasher, Hasher};
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::xds::type_url;
 
-pub use build::server_listener;
+pub use build::{EmptyAssignments, server_listener};
 pub use publish::publish;
 
 /// One encoded resource and the hash of its encoding.

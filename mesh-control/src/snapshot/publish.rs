@@ -1,15 +1,22 @@
 //! Publishing: rebuild the snapshot whenever the config or the registrations change.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::Snapshot;
+use super::{EmptyAssignments, Snapshot};
 use crate::config::MeshConfig;
 use crate::registry::RegisteredEndpoints;
 
 /// Rebuilds the snapshot on every change of `config` or `registered` and sends it on
 /// `snapshots` when its content differs from the current one, with the next version.
+///
+/// For the first `warm_up` after it starts, clusters without endpoints are withheld from EDS
+/// ([`EmptyAssignments::Withhold`]): after a restart of mesh-control, clients reconnect and
+/// servers register again, in no set order, and a client must not be told "no endpoints" in
+/// between. When the warm-up ends, the snapshot is built again with every cluster in it.
 ///
 /// An input whose sender is dropped just stops changing. Runs until both inputs are closed or
 /// every snapshot receiver is gone.
@@ -17,10 +24,17 @@ pub async fn publish(
     mut config: watch::Receiver<Arc<MeshConfig>>,
     mut registered: watch::Receiver<RegisteredEndpoints>,
     snapshots: watch::Sender<Arc<Snapshot>>,
+    warm_up: Duration,
 ) {
+    let warm_until = Instant::now() + warm_up;
+    let mut warming = !warm_up.is_zero();
     let (mut config_open, mut registered_open) = (true, true);
-    while config_open || registered_open {
+    while config_open || registered_open || warming {
         tokio::select! {
+            () = tokio::time::sleep_until(warm_until), if warming => {
+                warming = false;
+                tracing::debug!("warm-up over: clusters without endpoints are sent from now on");
+            }
             changed = config.changed(), if config_open => {
                 if changed.is_err() {
                     config_open = false;
@@ -37,7 +51,12 @@ pub async fn publish(
         }
         let current_config = Arc::clone(&config.borrow_and_update());
         let current_registered = registered.borrow_and_update().clone();
-        let next = Snapshot::build(&current_config, &current_registered);
+        let empty = if warming {
+            EmptyAssignments::Withhold
+        } else {
+            EmptyAssignments::Send
+        };
+        let next = Snapshot::build(&current_config, &current_registered, empty);
         snapshots.send_if_modified(|current| {
             if current.same_content(&next) {
                 return false;
@@ -65,7 +84,12 @@ mod tests {
         let config_tx = watch::Sender::new(Arc::new(MeshConfig::default()));
         let registry = Registry::new();
         let (tx, mut rx) = watch::channel(Arc::new(Snapshot::default()));
-        tokio::spawn(publish(config_tx.subscribe(), registry.subscribe(), tx));
+        tokio::spawn(publish(
+            config_tx.subscribe(),
+            registry.subscribe(),
+            tx,
+            Duration::ZERO,
+        ));
 
         config_tx.send_replace(Arc::new(one_service()));
         rx.changed().await.unwrap();
@@ -84,5 +108,31 @@ mod tests {
         }]);
         rx.changed().await.unwrap();
         assert_eq!(rx.borrow_and_update().version(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_clusters_are_withheld_during_the_warm_up_only() {
+        use mesh_core::xds::type_url::CLUSTER_LOAD_ASSIGNMENT as EDS;
+        let config_tx = watch::Sender::new(Arc::new(one_service()));
+        let registry = Registry::new();
+        let (tx, mut rx) = watch::channel(Arc::new(Snapshot::default()));
+        tokio::spawn(publish(
+            config_tx.subscribe(),
+            registry.subscribe(),
+            tx,
+            Duration::from_secs(10),
+        ));
+
+        config_tx.send_modify(|_| {});
+        rx.changed().await.unwrap();
+        // one_service() has a static endpoint on one port and none on the other.
+        assert_eq!(rx.borrow_and_update().resources(EDS).unwrap().len(), 1);
+
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(
+            rx.has_changed().unwrap(),
+            "the end of the warm-up published nothing"
+        );
+        assert_eq!(rx.borrow_and_update().resources(EDS).unwrap().len(), 2);
     }
 }

@@ -93,7 +93,11 @@ fn registered(list: &[(&str, &str)]) -> RegisteredEndpoints {
 
 #[test]
 fn listeners_for_every_name_of_every_port() {
-    let snapshot = Snapshot::build(&one_service(), &RegisteredEndpoints::default());
+    let snapshot = Snapshot::build(
+        &one_service(),
+        &RegisteredEndpoints::default(),
+        EmptyAssignments::Send,
+    );
     let listeners = snapshot.resources(type_url::LISTENER).unwrap();
     // Six names for the default port, three for the other.
     assert_eq!(listeners.len(), 9, "{:?}", listeners.keys());
@@ -112,7 +116,11 @@ fn listeners_for_every_name_of_every_port() {
 
 #[test]
 fn route_config_domains_are_the_listener_names() {
-    let snapshot = Snapshot::build(&one_service(), &RegisteredEndpoints::default());
+    let snapshot = Snapshot::build(
+        &one_service(),
+        &RegisteredEndpoints::default(),
+        EmptyAssignments::Send,
+    );
     let rc: RouteConfiguration = decode(&snapshot, type_url::ROUTE_CONFIGURATION, CLUSTER_B);
     let domains = &rc.virtual_hosts[0].domains;
     assert_eq!(domains.len(), 6);
@@ -123,7 +131,11 @@ fn route_config_domains_are_the_listener_names() {
 
 #[test]
 fn cluster_and_static_endpoints() {
-    let snapshot = Snapshot::build(&one_service(), &RegisteredEndpoints::default());
+    let snapshot = Snapshot::build(
+        &one_service(),
+        &RegisteredEndpoints::default(),
+        EmptyAssignments::Send,
+    );
     assert_eq!(snapshot.resources(type_url::CLUSTER).unwrap().len(), 2);
     let c: Cluster = decode(&snapshot, type_url::CLUSTER, CLUSTER_B);
     assert_eq!(c.eds_cluster_config.unwrap().service_name, CLUSTER_B);
@@ -146,7 +158,7 @@ fn registered_endpoints_join_through_any_listener_name() {
         ("serviceb.demo:50051", "10.0.0.1:50051"), // same as the static one
         ("unknown:1", "127.0.0.1:3"),
     ]);
-    let snapshot = Snapshot::build(&one_service(), &registered);
+    let snapshot = Snapshot::build(&one_service(), &registered, EmptyAssignments::Send);
     let cla: ClusterLoadAssignment =
         decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
     let got = addresses(&cla);
@@ -160,7 +172,11 @@ fn registered_endpoints_join_through_any_listener_name() {
 
 #[test]
 fn server_listeners_are_made_on_demand() {
-    let snapshot = Snapshot::build(&MeshConfig::default(), &RegisteredEndpoints::default());
+    let snapshot = Snapshot::build(
+        &MeshConfig::default(),
+        &RegisteredEndpoints::default(),
+        EmptyAssignments::Send,
+    );
     let name = format!("{}[::1]:50051", type_url::SERVER_LISTENER_PREFIX);
     let l: Listener = decode(&snapshot, type_url::LISTENER, &name);
     assert_eq!(l.name, name);
@@ -172,13 +188,27 @@ fn server_listeners_are_made_on_demand() {
 #[test]
 fn same_input_same_content() {
     let registered = registered(&[("serviceb:50051", "127.0.0.1:1")]);
-    let a = Snapshot::build(&one_service(), &registered);
-    let b = Snapshot::build(&one_service(), &registered).with_version(7);
+    let a = Snapshot::build(&one_service(), &registered, EmptyAssignments::Send);
+    let b = Snapshot::build(&one_service(), &registered, EmptyAssignments::Send).with_version(7);
     assert!(a.same_content(&b));
     assert!(!a.same_content(&Snapshot::build(
         &one_service(),
-        &RegisteredEndpoints::default()
+        &RegisteredEndpoints::default(),
+        EmptyAssignments::Send
     )));
+}
+
+#[test]
+fn withheld_empty_assignments_are_left_out() {
+    // Port 50051 has a static endpoint, port 8080 has none.
+    let empty_port = crate::names::cluster_name(&ServiceRef::new("demo", "serviceb"), 8080);
+    let none = RegisteredEndpoints::default();
+    let withheld = Snapshot::build(&one_service(), &none, EmptyAssignments::Withhold);
+    assert!(withheld.get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port).is_none());
+    assert!(withheld.get(type_url::CLUSTER, &empty_port).is_some());
+    assert!(withheld.get(type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B).is_some());
+    let sent = Snapshot::build(&one_service(), &none, EmptyAssignments::Send);
+    assert!(sent.get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port).is_some());
 }
 
 #[test]
@@ -191,7 +221,7 @@ fn ten_thousand_registered_endpoints() {
             address: format!("10.1.{hi}.{lo}:50051").parse().unwrap(),
         });
     }
-    let snapshot = Snapshot::build(&one_service(), &endpoints);
+    let snapshot = Snapshot::build(&one_service(), &endpoints, EmptyAssignments::Send);
     let cla: ClusterLoadAssignment =
         decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
     assert_eq!(cla.endpoints[0].lb_endpoints.len(), 10_001);

@@ -10,6 +10,9 @@
 //! A document is read twice: once loosely for its kind and name ([`meta::Header`]), then strictly
 //! as that kind, where an unknown field is an error so that a typo does not go unnoticed.
 //! Metadata and `status` may hold anything Kubernetes puts there.
+//!
+//! A document that does not read as its kind (a typo, a wrong type) reports that one error,
+//! with its line; the checks of what it means (references, patterns, weights) come once it reads.
 
 pub(crate) mod endpoint_slice;
 pub(crate) mod grpc_route;
