@@ -43,8 +43,14 @@ impl Proc {
         let (file_tx, file_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_log(file, file_rx));
         for out in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
         ]
         .into_iter()
         .flatten()
@@ -63,12 +69,23 @@ impl Proc {
         };
         let addr = match tokio::time::timeout(READY_TIMEOUT, wait).await {
             Ok(Some(addr)) => addr,
-            Ok(None) => bail!("{name} exited before listening; its log:\n{}", tail(&log).await),
-            Err(_) => bail!("{name} did not listen within {READY_TIMEOUT:?}; its log:\n{}", tail(&log).await),
+            Ok(None) => bail!(
+                "{name} exited before listening; its log:\n{}",
+                tail(&log).await
+            ),
+            Err(_) => bail!(
+                "{name} did not listen within {READY_TIMEOUT:?}; its log:\n{}",
+                tail(&log).await
+            ),
         };
         // Keep draining so the child never blocks on a full pipe.
         tokio::spawn(async move { while lines_rx.recv().await.is_some() {} });
-        Ok(Proc { name: name.to_string(), child, addr, log })
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            addr,
+            log,
+        })
     }
 
     /// The address the process said it listens on.
@@ -88,15 +105,24 @@ impl Proc {
 
     /// Everything the process has printed so far.
     pub async fn log(&self) -> String {
-        tokio::fs::read_to_string(&self.log).await.unwrap_or_default()
+        tokio::fs::read_to_string(&self.log)
+            .await
+            .unwrap_or_default()
     }
 
     /// Asks the process to stop (SIGTERM) and waits up to `grace` before killing it.
     pub async fn stop(mut self, grace: Duration) {
         if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
         }
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }

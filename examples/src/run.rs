@@ -5,7 +5,7 @@
 //! which the default config splits 80/20 between the two versions. Without the mesh
 //! (`--no-mesh`): one serviceB replica that serviceA calls directly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -48,26 +48,58 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
 
     let mut procs = Vec::new();
     let (title, service_a) = if args.no_mesh {
-        let b = Proc::spawn("serviceb", command(&exe, &["service-b", "--replica", "serviceb", "--no-mesh"]), &logs).await?;
+        let b = Proc::spawn(
+            "serviceb",
+            command(&exe, &["service-b", "--replica", "serviceb", "--no-mesh"]),
+            &logs,
+        )
+        .await?;
         let direct = b.addr().to_string();
         procs.push(b);
-        let a = Proc::spawn("servicea", command(&exe, &["service-a", "--no-mesh", "--direct", &direct]), &logs).await?;
-        (format!("serviceA -> serviceB directly ({direct}), no mesh"), a)
+        let a = Proc::spawn(
+            "servicea",
+            command(&exe, &["service-a", "--no-mesh", "--direct", &direct]),
+            &logs,
+        )
+        .await?;
+        (
+            format!("serviceA -> serviceB directly ({direct}), no mesh"),
+            a,
+        )
     } else {
-        let control = Proc::spawn("mesh-control", command(&exe, &["control", "serve", "--xds-addr", "127.0.0.1:0"]), &logs).await?;
+        let control = Proc::spawn(
+            "mesh-control",
+            command(&exe, &["control", "serve", "--xds-addr", "127.0.0.1:0"]),
+            &logs,
+        )
+        .await?;
         let xds = control.addr().to_string();
         procs.push(control);
         for version in ["v1", "v2"] {
             let replica = format!("serviceb-{version}");
             let register = format!("serviceb-{version}.demo:50051");
-            let mut cmd = command(&exe, &["service-b", "--replica", &replica, "--register", &register]);
-            cmd.env("GRPC_XDS_BOOTSTRAP_CONFIG", Bootstrap::insecure(&xds, &replica).to_json_pretty());
+            let mut cmd = command(
+                &exe,
+                &["service-b", "--replica", &replica, "--register", &register],
+            );
+            cmd.env(
+                "GRPC_XDS_BOOTSTRAP_CONFIG",
+                Bootstrap::insecure(&xds, &replica).to_json_pretty(),
+            );
             procs.push(Proc::spawn(&replica, cmd, &logs).await?);
         }
         let mut cmd = command(&exe, &["service-a"]);
-        cmd.env("GRPC_XDS_BOOTSTRAP_CONFIG", Bootstrap::insecure(&xds, "servicea").to_json_pretty());
+        cmd.env(
+            "GRPC_XDS_BOOTSTRAP_CONFIG",
+            Bootstrap::insecure(&xds, "servicea").to_json_pretty(),
+        );
         let a = Proc::spawn("servicea", cmd, &logs).await?;
-        (format!("serviceA -> serviceB through the mesh (mesh-control at {xds}, embedded default config)"), a)
+        (
+            format!(
+                "serviceA -> serviceB through the mesh (mesh-control at {xds}, embedded default config)"
+            ),
+            a,
+        )
     };
 
     let client: Client<HttpConnector, Empty<Bytes>> =
@@ -78,21 +110,35 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let grpc_title = if args.no_mesh {
         format!("gRPC: {} calls to demo.ServiceB/Get", args.calls)
     } else {
-        format!("gRPC: {} calls to demo.ServiceB/Get via xds:///serviceb.demo:50051 (route: 80 % v1, 20 % v2)", args.calls)
+        format!(
+            "gRPC: {} calls to demo.ServiceB/Get via xds:///serviceb.demo:50051 (route: 80 % v1, 20 % v2)",
+            args.calls
+        )
     };
     let grpc = batch(&client, &format!("{base}/call"), args.calls, grpc_title).await;
+    let http_title = if args.no_mesh {
+        format!("HTTP/1.1: {} calls to GET /hello", args.http_calls)
+    } else {
+        format!(
+            "HTTP/1.1: {} calls to GET /hello via http://serviceb.demo:50051 (same route)",
+            args.http_calls
+        )
+    };
     let http = batch(
         &client,
         &format!("{base}/call-http"),
         args.http_calls,
-        format!("HTTP/1.1: {} calls to GET /hello via serviceb.demo:50051", args.http_calls),
+        http_title,
     )
     .await;
 
     for p in procs.into_iter().chain([service_a]) {
         p.stop(Duration::from_secs(3)).await;
     }
-    println!("\nmesh demo: {title}\n\n{grpc}\n{http}\n  logs of every process: {}", display(&logs));
+    println!(
+        "\nmesh demo: {title}\n\n{grpc}\n{http}\n  logs of every process: {}",
+        logs.display()
+    );
     Ok(grpc.failed() == 0 && http.failed() == 0)
 }
 
@@ -102,11 +148,10 @@ fn command(exe: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn display(path: &PathBuf) -> String {
-    path.display().to_string()
-}
-
-async fn wait_until_serving(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> anyhow::Result<()> {
+async fn wait_until_serving(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    url: &str,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match get(client, url).await {
@@ -119,7 +164,12 @@ async fn wait_until_serving(client: &Client<HttpConnector, Empty<Bytes>>, url: &
     }
 }
 
-async fn batch(client: &Client<HttpConnector, Empty<Bytes>>, url: &str, calls: u32, title: String) -> Summary {
+async fn batch(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    url: &str,
+    calls: u32,
+    title: String,
+) -> Summary {
     let mut summary = Summary::new(title);
     for _ in 0..calls {
         match get(client, url).await {
@@ -130,12 +180,26 @@ async fn batch(client: &Client<HttpConnector, Empty<Bytes>>, url: &str, calls: u
     summary
 }
 
-async fn get(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> Result<CallResult, String> {
-    let response = client.get(url.parse().map_err(|e| format!("{e}"))?).await.map_err(|e| format!("{e}"))?;
+async fn get(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    url: &str,
+) -> Result<CallResult, String> {
+    let response = client
+        .get(url.parse().map_err(|e| format!("{e}"))?)
+        .await
+        .map_err(|e| format!("{e}"))?;
     let status = response.status();
-    let body = response.into_body().collect().await.map_err(|e| format!("{e}"))?.to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{e}"))?
+        .to_bytes();
     if !status.is_success() {
-        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim()));
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| format!("bad answer from serviceA: {e}"))
 }

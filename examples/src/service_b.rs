@@ -62,7 +62,10 @@ pub fn router(replica: Replica) -> axum::Router {
     let name = replica.name.clone();
     tonic::service::Routes::new(ServiceBServer::new(replica))
         .into_axum_router()
-        .route("/hello", get(move || async move { format!("hello from {name}\n") }))
+        .route(
+            "/hello",
+            get(move || async move { format!("hello from {name}\n") }),
+        )
 }
 
 /// Runs serviceB until SIGINT or SIGTERM.
@@ -79,9 +82,15 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
         "{} listening on {} ({})",
         args.replica,
         server.local_addr(),
-        if args.no_mesh { "no mesh".to_string() } else { format!("registered as {:?}", args.register) }
+        if args.no_mesh {
+            "no mesh".to_string()
+        } else {
+            format!("registered as {:?}", args.register)
+        }
     );
-    server.serve(router(Replica::new(args.replica)), shutdown_signal()).await?;
+    server
+        .serve(router(Replica::new(args.replica)), shutdown_signal())
+        .await?;
     Ok(())
 }
 

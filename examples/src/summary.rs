@@ -54,7 +54,12 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let total = self.ok + self.failed();
         writeln!(f, "  {}", self.title)?;
-        writeln!(f, "    status    {} of {total} OK, {} failed", self.ok, self.failed())?;
+        writeln!(
+            f,
+            "    status    {} of {total} OK, {} failed",
+            self.ok,
+            self.failed()
+        )?;
         for (reason, n) in &self.failures {
             writeln!(f, "              {n} x {reason}")?;
         }

@@ -9,14 +9,18 @@ mod support;
 use std::time::Duration;
 
 use examples::process::Proc;
-use support::{Mesh, assert_eventually, call_n, demo_cmd, proto_dir, python, python_dir, split_config};
+use support::{
+    Mesh, assert_eventually, call_n, demo_cmd, proto_dir, python, python_dir, split_config,
+};
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_xds_client_follows_the_weighted_split() {
     let mut mesh = Mesh::start(&[("routes.yaml", &split_config(80, 20))]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051").await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051").await;
+    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
+        .await;
+    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
+        .await;
     // Make sure both replicas are registered before the Python client starts.
     let client = mesh.client("xds:///serviceb.demo:50051");
     assert_eventually("both versions answer", Duration::from_secs(20), || async {
@@ -30,38 +34,66 @@ async fn grpcio_xds_client_follows_the_weighted_split() {
     .await;
 
     let xds = mesh.xds_addr.to_string();
-    let out = demo_cmd(&["control", "bootstrap", "--node-id", "python-client", "--xds-server", &xds])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "bootstrap failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = demo_cmd(&[
+        "control",
+        "bootstrap",
+        "--node-id",
+        "python-client",
+        "--xds-server",
+        &xds,
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "bootstrap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bootstrap = String::from_utf8(out.stdout).unwrap();
 
     let out = Command::new(python())
         .arg(python_dir().join("xds_client.py"))
-        .args(["--target", "xds:///serviceb.demo:50051", "--calls", "1000", "--proto-dir"])
+        .args([
+            "--target",
+            "xds:///serviceb.demo:50051",
+            "--calls",
+            "1000",
+            "--proto-dir",
+        ])
         .arg(proto_dir())
         .env("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap)
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "python client failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let v1 = result["replicas"]["serviceb-v1"].as_u64().unwrap_or(0);
     let v2 = result["replicas"]["serviceb-v2"].as_u64().unwrap_or(0);
     assert_eq!(result["errors"].as_u64(), Some(0), "{result}");
     assert_eq!(v1 + v2, 1000, "{result}");
     // 80 % of 1000 calls: a binomial sd of ~13, so 720..880 is > 6 sd wide.
-    assert!((720..=880).contains(&v1), "grpcio split was not 80/20: {result}");
+    assert!(
+        (720..=880).contains(&v1),
+        "grpcio split was not 80/20: {result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_channel_calls_a_plain_grpcio_server_from_a_static_endpoint_slice() {
     let logs = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(python());
-    cmd.arg(python_dir().join("plain_server.py")).arg("--proto-dir").arg(proto_dir());
-    let server = Proc::spawn("python-server", cmd, logs.path()).await.unwrap();
+    cmd.arg(python_dir().join("plain_server.py"))
+        .arg("--proto-dir")
+        .arg(proto_dir());
+    let server = Proc::spawn("python-server", cmd, logs.path())
+        .await
+        .unwrap();
     let port = server.addr().port();
 
     let config = format!(
@@ -85,14 +117,18 @@ endpoints:
     );
     let mesh = Mesh::start(&[("pyb.yaml", &config)]).await;
     let client = mesh.client("xds:///pyb.demo:50051");
-    assert_eventually("the grpcio server answers", Duration::from_secs(20), || async {
-        let counts = call_n(&client, 20).await;
-        if counts.len() == 1 && counts.get("python-grpcio") == Some(&20) {
-            Ok(())
-        } else {
-            Err(format!("{counts:?}"))
-        }
-    })
+    assert_eventually(
+        "the grpcio server answers",
+        Duration::from_secs(20),
+        || async {
+            let counts = call_n(&client, 20).await;
+            if counts.len() == 1 && counts.get("python-grpcio") == Some(&20) {
+                Ok(())
+            } else {
+                Err(format!("{counts:?}"))
+            }
+        },
+    )
     .await;
     drop(server);
 }

@@ -23,8 +23,10 @@ fn only(counts: &std::collections::BTreeMap<String, usize>, replica: &str) -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weight_change_in_yaml_moves_traffic_without_restarts() {
     let mut mesh = Mesh::start(&[("routes.yaml", &split_config(100, 0))]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051").await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051").await;
+    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
+        .await;
+    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
+        .await;
     let client = mesh.client(TARGET);
 
     assert_eventually("all calls reach v1", Duration::from_secs(20), || async {
@@ -56,8 +58,10 @@ async fn weight_change_in_yaml_moves_traffic_without_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_a_control_plane_outage_and_resync_after_restart() {
     let mut mesh = Mesh::start(&[("routes.yaml", &split_config(100, 0))]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051").await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051").await;
+    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
+        .await;
+    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
+        .await;
     let client = mesh.client(TARGET);
     assert_eventually("calls reach v1", Duration::from_secs(20), || async {
         only(&call_n(&client, 20).await, "serviceb-v1")
@@ -72,7 +76,13 @@ async fn calls_survive_a_control_plane_outage_and_resync_after_restart() {
         let (client, stop, ok, failed) = (client.clone(), stop.clone(), ok.clone(), failed.clone());
         async move {
             while !stop.load(Ordering::Relaxed) {
-                match client.clone().get(GetRequest { caller: "load".into() }).await {
+                match client
+                    .clone()
+                    .get(GetRequest {
+                        caller: "load".into(),
+                    })
+                    .await
+                {
                     Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
                     Err(status) => {
                         eprintln!("call failed: {status:?}");
@@ -87,20 +97,29 @@ async fn calls_survive_a_control_plane_outage_and_resync_after_restart() {
     mesh.kill_control().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during_outage = ok.load(Ordering::Relaxed);
-    assert!(during_outage > 50, "calls did not keep flowing while mesh-control was down: {during_outage}");
+    assert!(
+        during_outage > 50,
+        "calls did not keep flowing while mesh-control was down: {during_outage}"
+    );
 
     mesh.restart_control().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // The client resynced: a change made after the restart reaches it.
     mesh.write("routes.yaml", &split_config(0, 100));
-    assert_eventually("after the restart, calls follow the new config", Duration::from_secs(20), || async {
-        only(&call_n(&client, 20).await, "serviceb-v2")
-    })
+    assert_eventually(
+        "after the restart, calls follow the new config",
+        Duration::from_secs(20),
+        || async { only(&call_n(&client, 20).await, "serviceb-v2") },
+    )
     .await;
 
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "calls failed during the outage or the resync");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "calls failed during the outage or the resync"
+    );
     assert!(ok.load(Ordering::Relaxed) > during_outage);
 }
 
@@ -108,8 +127,10 @@ async fn calls_survive_a_control_plane_outage_and_resync_after_restart() {
 async fn an_invalid_edit_is_refused_and_traffic_is_unaffected() {
     let mesh_files = [("routes.yaml", split_config(100, 0))];
     let mut mesh = Mesh::start(&[(mesh_files[0].0, &mesh_files[0].1)]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051").await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051").await;
+    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
+        .await;
+    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
+        .await;
     let client = mesh.client(TARGET);
     assert_eventually("calls reach v1", Duration::from_secs(20), || async {
         only(&call_n(&client, 20).await, "serviceb-v1")
@@ -118,36 +139,51 @@ async fn an_invalid_edit_is_refused_and_traffic_is_unaffected() {
 
     // Both weights zero: mesh-control must refuse it and say where.
     mesh.write("routes.yaml", &split_config(0, 0));
-    assert_eventually("mesh-control reports the bad file and line", Duration::from_secs(10), || async {
-        let log = mesh.control_log().await;
-        if log.contains("routes.yaml:") && log.to_lowercase().contains("weight") {
-            Ok(())
-        } else {
-            Err(format!("log so far:\n{log}"))
-        }
-    })
+    assert_eventually(
+        "mesh-control reports the bad file and line",
+        Duration::from_secs(10),
+        || async {
+            let log = mesh.control_log().await;
+            if log.contains("routes.yaml:") && log.to_lowercase().contains("weight") {
+                Ok(())
+            } else {
+                Err(format!("log so far:\n{log}"))
+            }
+        },
+    )
     .await;
     let counts = call_n(&client, 200).await;
-    assert_eq!(only(&counts, "serviceb-v1"), Ok(()), "traffic changed after a refused edit");
+    assert_eq!(
+        only(&counts, "serviceb-v1"),
+        Ok(()),
+        "traffic changed after a refused edit"
+    );
 
     // A YAML syntax error is refused too.
-    mesh.write("routes.yaml", "apiVersion: v1\nkind: Service\nmetadata: [oops\n");
+    mesh.write(
+        "routes.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: [oops\n",
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(only(&call_n(&client, 100).await, "serviceb-v1"), Ok(()));
 
     // The fix applies.
     mesh.write("routes.yaml", &split_config(0, 1));
-    assert_eventually("the fixed config applies", Duration::from_secs(10), || async {
-        only(&call_n(&client, 20).await, "serviceb-v2")
-    })
+    assert_eventually(
+        "the fixed config applies",
+        Duration::from_secs(10),
+        || async { only(&call_n(&client, 20).await, "serviceb-v2") },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_endpoint_leaves_when_its_server_goes() {
     let mut mesh = Mesh::start(&[("routes.yaml", &split_config(1, 0))]).await;
-    mesh.start_service_b("serviceb-v1-a", "serviceb-v1.demo:50051").await;
-    mesh.start_service_b("serviceb-v1-b", "serviceb-v1.demo:50051").await;
+    mesh.start_service_b("serviceb-v1-a", "serviceb-v1.demo:50051")
+        .await;
+    mesh.start_service_b("serviceb-v1-b", "serviceb-v1.demo:50051")
+        .await;
     let client = mesh.client(TARGET);
     assert_eventually("both replicas answer", Duration::from_secs(20), || async {
         let counts = call_n(&client, 100).await;
@@ -160,8 +196,10 @@ async fn a_registered_endpoint_leaves_when_its_server_goes() {
     .await;
 
     mesh.kill("serviceb-v1-b").await;
-    assert_eventually("only the live replica answers", Duration::from_secs(10), || async {
-        only(&call_n(&client, 50).await, "serviceb-v1-a")
-    })
+    assert_eventually(
+        "only the live replica answers",
+        Duration::from_secs(10),
+        || async { only(&call_n(&client, 50).await, "serviceb-v1-a") },
+    )
     .await;
 }

@@ -40,7 +40,9 @@ impl Registration {
     }
 
     /// Reads the registrations from a node's metadata (an object); none when the key is absent.
-    pub fn from_metadata(metadata: &serde_json::Value) -> Result<Vec<Registration>, RegistrationError> {
+    pub fn from_metadata(
+        metadata: &serde_json::Value,
+    ) -> Result<Vec<Registration>, RegistrationError> {
         match metadata.get(METADATA_KEY) {
             None => Ok(Vec::new()),
             Some(value) => Ok(Vec::<Registration>::deserialize(value)?),
@@ -61,13 +63,19 @@ mod tests {
         let mut metadata = serde_json::json!({ "other": 1 });
         metadata[METADATA_KEY] = Registration::to_metadata(&list);
         assert_eq!(Registration::from_metadata(&metadata).unwrap(), list);
-        assert!(Registration::from_metadata(&serde_json::json!({})).unwrap().is_empty());
+        assert!(
+            Registration::from_metadata(&serde_json::json!({}))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn bad_address_is_an_error() {
         let metadata = serde_json::json!({ METADATA_KEY: [{ "service": "a", "address": "nope" }] });
-        let err = Registration::from_metadata(&metadata).unwrap_err().to_string();
+        let err = Registration::from_metadata(&metadata)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mesh.serves"), "{err}");
     }
 }

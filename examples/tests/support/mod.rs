@@ -67,9 +67,16 @@ impl Mesh {
             std::fs::write(config.path().join(name), yaml).unwrap();
         }
         let logs = tempfile::tempdir().unwrap();
-        let control = start_control(config.path(), logs.path(), "127.0.0.1:0".parse().unwrap()).await;
+        let control =
+            start_control(config.path(), logs.path(), "127.0.0.1:0".parse().unwrap()).await;
         let xds_addr = control.addr();
-        Mesh { config, logs, control: Some(control), xds_addr, procs: Vec::new() }
+        Mesh {
+            config,
+            logs,
+            control: Some(control),
+            xds_addr,
+            procs: Vec::new(),
+        }
     }
 
     /// Replaces (or adds) a config file.
@@ -82,18 +89,27 @@ impl Mesh {
 
     /// Kills mesh-control at once.
     pub async fn kill_control(&mut self) {
-        self.control.take().expect("mesh-control is running").kill().await;
+        self.control
+            .take()
+            .expect("mesh-control is running")
+            .kill()
+            .await;
     }
 
     /// Starts mesh-control again on the same address.
     pub async fn restart_control(&mut self) {
         assert!(self.control.is_none(), "mesh-control is still running");
-        self.control = Some(start_control(self.config.path(), self.logs.path(), self.xds_addr).await);
+        self.control =
+            Some(start_control(self.config.path(), self.logs.path(), self.xds_addr).await);
     }
 
     /// What mesh-control has logged so far.
     pub async fn control_log(&self) -> String {
-        self.control.as_ref().expect("mesh-control is running").log().await
+        self.control
+            .as_ref()
+            .expect("mesh-control is running")
+            .log()
+            .await
     }
 
     /// A bootstrap for a node of this mesh.
@@ -104,7 +120,10 @@ impl Mesh {
     /// Starts a meshed serviceB replica that registers as `register`.
     pub async fn start_service_b(&mut self, replica: &str, register: &str) -> SocketAddr {
         let mut cmd = demo_cmd(&["service-b", "--replica", replica, "--register", register]);
-        cmd.env("GRPC_XDS_BOOTSTRAP_CONFIG", self.bootstrap(replica).to_json_pretty());
+        cmd.env(
+            "GRPC_XDS_BOOTSTRAP_CONFIG",
+            self.bootstrap(replica).to_json_pretty(),
+        );
         let proc = Proc::spawn(replica, cmd, self.logs.path()).await.unwrap();
         let addr = proc.addr();
         self.procs.push(proc);
@@ -113,20 +132,34 @@ impl Mesh {
 
     /// Kills the process called `name` at once.
     pub async fn kill(&mut self, name: &str) {
-        let i = self.procs.iter().position(|p| p.name() == name).expect("no such process");
+        let i = self
+            .procs
+            .iter()
+            .position(|p| p.name() == name)
+            .expect("no such process");
         self.procs.remove(i).kill().await;
     }
 
     /// A gRPC client of `target` through a MeshChannel of this test process.
     pub fn client(&self, target: &str) -> BClient<MeshChannel> {
-        let xds = XdsClient::builder().bootstrap(self.bootstrap("test-client")).build().unwrap();
+        let xds = XdsClient::builder()
+            .bootstrap(self.bootstrap("test-client"))
+            .build()
+            .unwrap();
         BClient::new(MeshChannel::new(&xds, target).unwrap())
     }
 }
 
 async fn start_control(dir: &Path, logs: &Path, addr: SocketAddr) -> Proc {
     let addr = addr.to_string();
-    let cmd = demo_cmd(&["control", "serve", "--config", dir.to_str().unwrap(), "--xds-addr", &addr]);
+    let cmd = demo_cmd(&[
+        "control",
+        "serve",
+        "--config",
+        dir.to_str().unwrap(),
+        "--xds-addr",
+        &addr,
+    ]);
     Proc::spawn("mesh-control", cmd, logs).await.unwrap()
 }
 
@@ -134,7 +167,13 @@ async fn start_control(dir: &Path, logs: &Path, addr: SocketAddr) -> Proc {
 pub async fn call_n(client: &BClient<MeshChannel>, n: usize) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for _ in 0..n {
-        let key = match client.clone().get(GetRequest { caller: "test".into() }).await {
+        let key = match client
+            .clone()
+            .get(GetRequest {
+                caller: "test".into(),
+            })
+            .await
+        {
             Ok(reply) => reply.into_inner().replica,
             Err(status) => format!("error: {:?} {}", status.code(), status.message()),
         };
@@ -154,7 +193,9 @@ where
     loop {
         match check().await {
             Ok(()) => return start.elapsed(),
-            Err(e) if start.elapsed() > timeout => panic!("{what}: not true after {timeout:?}: {e}"),
+            Err(e) if start.elapsed() > timeout => {
+                panic!("{what}: not true after {timeout:?}: {e}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }

@@ -204,11 +204,22 @@ fn withheld_empty_assignments_are_left_out() {
     let empty_port = crate::names::cluster_name(&ServiceRef::new("demo", "serviceb"), 8080);
     let none = RegisteredEndpoints::default();
     let withheld = Snapshot::build(&one_service(), &none, EmptyAssignments::Withhold);
-    assert!(withheld.get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port).is_none());
+    assert!(
+        withheld
+            .get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port)
+            .is_none()
+    );
     assert!(withheld.get(type_url::CLUSTER, &empty_port).is_some());
-    assert!(withheld.get(type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B).is_some());
+    assert!(
+        withheld
+            .get(type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B)
+            .is_some()
+    );
     let sent = Snapshot::build(&one_service(), &none, EmptyAssignments::Send);
-    assert!(sent.get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port).is_some());
+    assert!(
+        sent.get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port)
+            .is_some()
+    );
 }
 
 #[test]
