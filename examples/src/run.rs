@@ -117,10 +117,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     };
     let grpc = batch(&client, &format!("{base}/call"), args.calls, grpc_title).await;
     let http_title = if args.no_mesh {
-        format!("HTTP/1.1: {} calls to GET /hello", args.http_calls)
+        format!("HTTP: {} calls to GET /hello", args.http_calls)
     } else {
         format!(
-            "HTTP/1.1: {} calls to GET /hello via http://serviceb.demo:50051 (same route)",
+            "HTTP: {} calls to GET /hello via http://serviceb.demo:50051 (route: 80 % v1, 20 % v2)",
             args.http_calls
         )
     };
