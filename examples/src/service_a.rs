@@ -19,7 +19,6 @@ use http_body_util::{BodyExt, Empty};
 use mesh_client::{MeshChannel, MeshHttpClient};
 use serde::Serialize;
 use tonic::transport::Channel;
-use tower::ServiceExt;
 
 use crate::pb::GetRequest;
 use crate::pb::service_b_client::ServiceBClient as BClient;
@@ -91,40 +90,24 @@ impl Upstream {
         let response = match self {
             Upstream::Mesh {
                 http, http_target, ..
-            } => {
-                let request = http::Request::get(http_target.clone())
-                    .body(Empty::<Bytes>::new())
-                    .map_err(|e| e.to_string())?;
-                let response = http
-                    .clone()
-                    .oneshot(request)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = response.status();
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (status, body.to_bytes())
-            }
+            } => http
+                .get(&http_target.to_string())
+                .await
+                .map_err(|e| e.to_string())?,
             Upstream::Direct {
                 http, http_target, ..
-            } => {
-                let response = http
-                    .get(http_target.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = response.status();
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (status, body.to_bytes())
-            }
+            } => http
+                .get(http_target.clone())
+                .await
+                .map_err(|e| e.to_string())?,
         };
-        let (status, body) = response;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
         let text = String::from_utf8_lossy(&body).trim().to_string();
         if !status.is_success() {
             return Err(format!("HTTP {status}: {text}"));

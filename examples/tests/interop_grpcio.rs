@@ -10,28 +10,14 @@ use std::time::Duration;
 
 use examples::process::Proc;
 use support::{
-    Mesh, assert_eventually, call_n, demo_cmd, proto_dir, python, python_dir, split_config,
+    Mesh, assert_eventually, call_n, demo_cmd, proto_dir, python, python_dir, two_versions,
 };
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_xds_client_follows_the_weighted_split() {
-    let mut mesh = Mesh::start(&[("routes.yaml", &split_config(80, 20))]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
-        .await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
-        .await;
-    // Make sure both replicas are registered before the Python client starts.
-    let client = mesh.client("xds:///serviceb.demo:50051");
-    assert_eventually("both versions answer", Duration::from_secs(20), || async {
-        let counts = call_n(&client, 100).await;
-        if counts.len() == 2 && !counts.keys().any(|k| k.starts_with("error")) {
-            Ok(())
-        } else {
-            Err(format!("{counts:?}"))
-        }
-    })
-    .await;
+    // Both versions registered (a Rust client gets answers from both) before Python starts.
+    let (mesh, _client) = two_versions(80, 20).await;
 
     let xds = mesh.xds_addr.to_string();
     let out = demo_cmd(&[

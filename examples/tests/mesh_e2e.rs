@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use examples::pb::GetRequest;
-use support::{Mesh, assert_eventually, call_n, split_config};
+use support::{Mesh, assert_eventually, call_n, split_config, two_versions};
 
 const TARGET: &str = "xds:///serviceb.demo:50051";
 
@@ -22,17 +22,7 @@ fn only(counts: &std::collections::BTreeMap<String, usize>, replica: &str) -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weight_change_in_yaml_moves_traffic_without_restarts() {
-    let mut mesh = Mesh::start(&[("routes.yaml", &split_config(100, 0))]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
-        .await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
-        .await;
-    let client = mesh.client(TARGET);
-
-    assert_eventually("all calls reach v1", Duration::from_secs(20), || async {
-        only(&call_n(&client, 50).await, "serviceb-v1")
-    })
-    .await;
+    let (mesh, client) = two_versions(100, 0).await;
 
     mesh.write("routes.yaml", &split_config(0, 100));
     let took = assert_eventually("all calls reach v2", Duration::from_secs(10), || async {
@@ -57,16 +47,7 @@ async fn weight_change_in_yaml_moves_traffic_without_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_a_control_plane_outage_and_resync_after_restart() {
-    let mut mesh = Mesh::start(&[("routes.yaml", &split_config(100, 0))]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
-        .await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
-        .await;
-    let client = mesh.client(TARGET);
-    assert_eventually("calls reach v1", Duration::from_secs(20), || async {
-        only(&call_n(&client, 20).await, "serviceb-v1")
-    })
-    .await;
+    let (mut mesh, client) = two_versions(100, 0).await;
 
     // Load in the background for the whole outage.
     let stop = Arc::new(AtomicBool::new(false));
@@ -125,17 +106,7 @@ async fn calls_survive_a_control_plane_outage_and_resync_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_edit_is_refused_and_traffic_is_unaffected() {
-    let mesh_files = [("routes.yaml", split_config(100, 0))];
-    let mut mesh = Mesh::start(&[(mesh_files[0].0, &mesh_files[0].1)]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
-        .await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
-        .await;
-    let client = mesh.client(TARGET);
-    assert_eventually("calls reach v1", Duration::from_secs(20), || async {
-        only(&call_n(&client, 20).await, "serviceb-v1")
-    })
-    .await;
+    let (mesh, client) = two_versions(100, 0).await;
 
     // Both weights zero: mesh-control must refuse it and say where.
     mesh.write("routes.yaml", &split_config(0, 0));

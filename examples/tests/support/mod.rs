@@ -201,6 +201,40 @@ where
     }
 }
 
+/// mesh-control serving [`split_config`]`(v1, v2)`, replicas `serviceb-v1` and `serviceb-v2`
+/// registered, and a client of `xds:///serviceb.demo:50051` whose calls already succeed.
+pub async fn two_versions(v1: u32, v2: u32) -> (Mesh, BClient<MeshChannel>) {
+    let mut mesh = Mesh::start(&[("routes.yaml", &split_config(v1, v2))]).await;
+    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
+        .await;
+    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
+        .await;
+    let client = mesh.client("xds:///serviceb.demo:50051");
+    let serving: Vec<&str> = [("serviceb-v1", v1), ("serviceb-v2", v2)]
+        .into_iter()
+        .filter(|(_, weight)| *weight > 0)
+        .map(|(name, _)| name)
+        .collect();
+    assert_eventually(
+        "every version with a weight answers",
+        Duration::from_secs(20),
+        || async {
+            let counts = call_n(&client, 100).await;
+            if counts
+                .keys()
+                .map(String::as_str)
+                .eq(serving.iter().copied())
+            {
+                Ok(())
+            } else {
+                Err(format!("answers: {counts:?}"))
+            }
+        },
+    )
+    .await;
+    (mesh, client)
+}
+
 /// The demo's Services and a GRPCRoute that splits `serviceb` between v1 and v2.
 pub fn split_config(v1: u32, v2: u32) -> String {
     format!(
