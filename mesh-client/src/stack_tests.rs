@@ -96,6 +96,7 @@ fn resolution(
                 eds_service_name: name.to_string(),
                 lb_policy: LbPolicy::P2cPeakEwma,
                 protocol,
+                tls: None,
             };
             let endpoints = addrs
                 .iter()

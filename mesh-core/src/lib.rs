@@ -5,8 +5,10 @@
 //!   and the conversion between wire resources and the model.
 //! - [`bootstrap`]: the gRPC xDS bootstrap (gRFC A27) that tells an app where mesh-control is.
 //! - [`registration`]: how a meshed server announces the service it serves.
+//! - [`identity`]: the workload's SPIFFE identity (key, certificate, rotation, rustls configs).
 
 pub mod bootstrap;
+pub mod identity;
 pub mod model;
 pub mod registration;
 pub mod xds;

@@ -197,6 +197,7 @@ mod tests {
             eds_service_name: name.into(),
             lb_policy: LbPolicy::P2cPeakEwma,
             protocol: UpstreamProtocol::Http2,
+            tls: None,
         }
     }
 

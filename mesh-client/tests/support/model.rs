@@ -65,6 +65,7 @@ pub fn cluster(name: &str, protocol: UpstreamProtocol) -> Cluster {
         eds_service_name: name.into(),
         lb_policy: LbPolicy::P2cPeakEwma,
         protocol,
+        tls: None,
     }
 }
 

@@ -71,6 +71,7 @@ impl Snapshot {
                     eds_service_name: cluster.clone(),
                     lb_policy: model::LbPolicy::default(),
                     protocol: port.protocol,
+                    tls: None,
                 };
                 insert(
                     clusters,
@@ -138,6 +139,7 @@ pub fn server_listener(name: &str) -> Option<Resource> {
         name: name.to_string(),
         address,
         routes: RouteSource::Inline(Arc::new(inbound)),
+        tls: model::InboundTls::Plaintext,
     });
     Some(Resource::new(encode::to_any(&encode::listener(&listener))))
 }

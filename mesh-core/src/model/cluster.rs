@@ -1,5 +1,7 @@
 //! Clusters: named groups of endpoints and how to balance over them.
 
+use super::StringMatch;
+
 /// A Cluster resource. Its endpoints come over EDS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cluster {
@@ -11,6 +13,17 @@ pub struct Cluster {
     pub lb_policy: LbPolicy,
     /// Which HTTP version to speak to the endpoints.
     pub protocol: UpstreamProtocol,
+    /// mTLS to the endpoints, or `None` for plaintext.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// mTLS to a cluster's endpoints (an xDS `UpstreamTlsContext`, gRFC A29): the client presents
+/// its own SVID and accepts a server whose SPIFFE ID (URI SAN) matches one of `peer_ids`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The server identities accepted, as matchers on the SPIFFE ID; empty accepts any
+    /// identity that chains to the trust bundle.
+    pub peer_ids: Vec<StringMatch>,
 }
 
 /// How requests are spread over a cluster's endpoints.

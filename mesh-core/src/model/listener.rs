@@ -42,6 +42,20 @@ pub struct ServerListener {
     pub address: SocketAddr,
     /// Where the inbound route table comes from.
     pub routes: RouteSource,
+    /// Which connections the server accepts: mTLS, plaintext or both.
+    pub tls: InboundTls,
+}
+
+/// Which connections a server accepts (its mTLS mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InboundTls {
+    /// Plaintext only (an xDS filter chain without a transport socket).
+    Plaintext,
+    /// mTLS and plaintext on one port, told apart by the first bytes of the connection.
+    #[default]
+    Permissive,
+    /// mTLS only, with a client certificate that chains to the trust bundle.
+    Strict,
 }
 
 /// Where a listener's route table comes from.

@@ -19,9 +19,9 @@ mod listener;
 mod matcher;
 mod route;
 
-pub use cluster::{Cluster, LbPolicy, UpstreamProtocol};
+pub use cluster::{Cluster, LbPolicy, UpstreamProtocol, UpstreamTls};
 pub use endpoint::{ClusterLoadAssignment, Endpoint, HealthStatus};
-pub use listener::{ClientListener, Listener, RouteSource, ServerListener};
+pub use listener::{ClientListener, InboundTls, Listener, RouteSource, ServerListener};
 pub use matcher::{Pattern, PatternError, StringMatch};
 pub use route::{
     HeaderMatch, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,

@@ -62,6 +62,7 @@ pub fn cluster(proto: &Cluster) -> Result<model::Cluster, DecodeError> {
         eds_service_name,
         lb_policy: lb_policy(ctx, proto)?,
         protocol: protocol(ctx, proto)?,
+        tls: None,
     })
 }
 

@@ -45,6 +45,7 @@ fn eds_cluster_defaults() {
             eds_service_name: "c".into(),
             lb_policy: LbPolicy::P2cPeakEwma,
             protocol: UpstreamProtocol::Http1,
+            tls: None,
         }
     );
 }
@@ -57,6 +58,7 @@ fn round_trips_what_mesh_control_encodes() {
             eds_service_name: "eds-name".into(),
             lb_policy: LbPolicy::P2cPeakEwma,
             protocol,
+            tls: None,
         };
         assert_eq!(cluster(&encode::cluster(&original)).unwrap(), original);
     }

@@ -54,6 +54,7 @@ pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
         name: proto.name.clone(),
         address,
         routes,
+        tls: model::InboundTls::Plaintext,
     }))
 }
 

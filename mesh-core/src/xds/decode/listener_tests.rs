@@ -187,6 +187,7 @@ fn server_listener_takes_the_default_chain_then_the_first() {
             name: name.into(),
             address: "127.0.0.1:8080".parse().unwrap(),
             routes: RouteSource::Rds("default".into()),
+            tls: model::InboundTls::Plaintext,
         })
     );
     let model::Listener::Server(got) =

@@ -120,6 +120,7 @@ mod tests {
             eds_service_name: "c-eds".into(),
             lb_policy: LbPolicy::P2cPeakEwma,
             protocol,
+            tls: None,
         }
     }
 

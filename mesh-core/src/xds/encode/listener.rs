@@ -147,6 +147,7 @@ mod tests {
             name: name.clone(),
             address: "127.0.0.1:50051".parse().unwrap(),
             routes: RouteSource::Inline(Arc::new(inbound)),
+            tls: Default::default(),
         }));
         assert_eq!(encoded.name, name);
         assert_eq!(

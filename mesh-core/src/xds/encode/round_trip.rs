@@ -113,6 +113,7 @@ fn listeners_round_trip() {
         name: format!("{}127.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX),
         address: "127.0.0.1:50051".parse().unwrap(),
         routes: RouteSource::Inline(Arc::new(inbound)),
+        tls: model::InboundTls::Plaintext,
     });
     assert_eq!(decode::listener(&listener(&server)).unwrap(), server);
 }
@@ -125,6 +126,7 @@ fn clusters_round_trip() {
             eds_service_name: "c-eds".into(),
             lb_policy: LbPolicy::P2cPeakEwma,
             protocol,
+            tls: None,
         };
         assert_eq!(decode::cluster(&cluster(&model)).unwrap(), model);
     }
