@@ -63,6 +63,7 @@ fn one_service() -> MeshConfig {
         ServiceConfig {
             service,
             ports: vec![port],
+            tls: Default::default(),
         },
     );
     config

@@ -27,7 +27,9 @@ mod watch;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use model::{MeshConfig, PortConfig, ServiceConfig, ServiceRef};
+pub use model::{
+    MeshConfig, PortConfig, ServiceConfig, ServiceRef, ServiceTls, TlsMode, WorkloadIdentity,
+};
 pub use watch::{WatchError, watch_dir};
 
 /// The embedded default config (the serviceA -> serviceB demo), as YAML text.

@@ -14,6 +14,18 @@ use mesh_core::model::{Endpoint, Route, UpstreamProtocol};
 pub struct MeshConfig {
     /// Every Service, by namespace and name.
     pub services: BTreeMap<ServiceRef, ServiceConfig>,
+    /// The join tokens the CA accepts, by token, with the identity each one proves.
+    pub join_tokens: BTreeMap<String, WorkloadIdentity>,
+}
+
+/// The identity a credential proves: a service account in a namespace, which becomes the
+/// SPIFFE ID `spiffe://<trust-domain>/ns/<namespace>/sa/<service_account>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadIdentity {
+    /// The namespace.
+    pub namespace: String,
+    /// The service account.
+    pub service_account: String,
 }
 
 /// A Service's namespace and name.
@@ -48,6 +60,30 @@ pub struct ServiceConfig {
     pub service: ServiceRef,
     /// Its ports, in the order the manifest lists them (the first is the default port).
     pub ports: Vec<PortConfig>,
+    /// How its endpoints speak mTLS, from the TLSPolicy that selects it.
+    pub tls: ServiceTls,
+}
+
+/// The mTLS settings of a Service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceTls {
+    /// What its servers accept, and so what its clients speak.
+    pub mode: TlsMode,
+    /// The service accounts (in the Service's namespace) its servers run as: clients accept
+    /// only these server identities. Empty: any identity of the Service's namespace.
+    pub service_accounts: Vec<String>,
+}
+
+/// The mTLS mode of a Service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Servers accept mTLS only; clients speak mTLS.
+    Strict,
+    /// Servers accept mTLS and plaintext on one port; clients speak mTLS. The default.
+    #[default]
+    Permissive,
+    /// No mTLS: servers and clients speak plaintext (for endpoints outside the mesh).
+    Disable,
 }
 
 /// One port of a Service: its routes and its static endpoints.

@@ -57,6 +57,7 @@ pub(crate) fn one_service() -> MeshConfig {
         ServiceConfig {
             service,
             ports: vec![port(50051, vec![endpoint]), port(8080, vec![])],
+            tls: Default::default(),
         },
     );
     config

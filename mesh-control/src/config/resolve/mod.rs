@@ -61,7 +61,14 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
                 port.routes.push(catch_all(&service, port.port));
             }
         }
-        services.insert(service.clone(), ServiceConfig { service, ports });
+        services.insert(
+            service.clone(),
+            ServiceConfig {
+                service,
+                ports,
+                tls: Default::default(),
+            },
+        );
     }
     MeshConfig { services }
 }
