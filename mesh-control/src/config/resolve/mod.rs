@@ -70,7 +70,10 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
             },
         );
     }
-    MeshConfig { services }
+    MeshConfig {
+        services,
+        join_tokens: Default::default(),
+    }
 }
 
 /// The objects with the second and later of each kind, namespace and name reported and dropped.
