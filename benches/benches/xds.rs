@@ -8,7 +8,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use mesh_control::config::{MeshConfig, PortConfig, ServiceConfig, ServiceRef};
 use mesh_control::registry::RegisteredEndpoints;
-use mesh_control::snapshot::{EmptyAssignments, Snapshot};
+use mesh_control::snapshot::{BuildSettings, Snapshot};
 use mesh_core::model::{self, Endpoint, HealthStatus, UpstreamProtocol};
 use mesh_core::registration::Registration;
 use mesh_core::xds::{decode, encode};
@@ -84,7 +84,8 @@ fn build_snapshot(c: &mut Criterion) {
             BenchmarkId::from_parameter(n),
             &registered,
             |b, registered| {
-                b.iter(|| Snapshot::build(black_box(&config), registered, EmptyAssignments::Send))
+                let settings = BuildSettings::default();
+                b.iter(|| Snapshot::build(black_box(&config), registered, &settings))
             },
         );
     }

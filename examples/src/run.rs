@@ -14,6 +14,7 @@ use clap::Args;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use mesh_core::bootstrap::Bootstrap;
+use mesh_core::identity::JOIN_TOKEN_ENV;
 use serde::Deserialize;
 use tokio::process::Command;
 
@@ -38,6 +39,8 @@ pub struct RunArgs {
 struct CallResult {
     replica: String,
     upstream_us: u64,
+    server_identity: Option<String>,
+    client_identity: Option<String>,
 }
 
 /// Runs the demo; true when every call succeeded.
@@ -67,9 +70,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             a,
         )
     } else {
+        let state = logs.join("mesh-control-state");
+        let state = state.to_str().context("the temp dir's path is not UTF-8")?;
         let control = Proc::spawn(
             "mesh-control",
-            command(&exe, &["control", "serve", "--xds-addr", "127.0.0.1:0"]),
+            command(
+                &exe,
+                &[
+                    "control",
+                    "serve",
+                    "--xds-addr",
+                    "127.0.0.1:0",
+                    "--tls-addr",
+                    "127.0.0.1:0",
+                    "--state-dir",
+                    state,
+                ],
+            ),
             &logs,
         )
         .await?;
@@ -85,14 +102,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             cmd.env(
                 "GRPC_XDS_BOOTSTRAP_CONFIG",
                 Bootstrap::insecure(&xds, &replica).to_json_pretty(),
-            );
+            )
+            // The embedded default's zero-setup dev credential for demo/serviceb.
+            .env(JOIN_TOKEN_ENV, "dev-serviceb");
             procs.push(Proc::spawn(&replica, cmd, &logs).await?);
         }
         let mut cmd = command(&exe, &["service-a"]);
         cmd.env(
             "GRPC_XDS_BOOTSTRAP_CONFIG",
             Bootstrap::insecure(&xds, "servicea").to_json_pretty(),
-        );
+        )
+        .env(JOIN_TOKEN_ENV, "dev-servicea");
         let a = Proc::spawn("servicea", cmd, &logs).await?;
         (
             format!(
@@ -173,7 +193,12 @@ async fn batch(
     let mut summary = Summary::new(title);
     for _ in 0..calls {
         match get(client, url).await {
-            Ok(result) => summary.record_ok(&result.replica, result.upstream_us),
+            Ok(result) => summary.record_ok(
+                &result.replica,
+                result.upstream_us,
+                result.client_identity.as_deref(),
+                result.server_identity.as_deref(),
+            ),
             Err(reason) => summary.record_failure(&reason),
         }
     }

@@ -17,6 +17,9 @@ use bytes::Bytes;
 use clap::Args;
 use http_body_util::{BodyExt, Empty};
 use mesh_client::{MeshChannel, MeshHttpClient};
+use mesh_core::bootstrap::Bootstrap;
+use mesh_core::identity::PeerIdentity;
+use mesh_core::xds::XdsClient;
 use serde::Serialize;
 use tonic::transport::Channel;
 
@@ -52,6 +55,22 @@ pub struct CallResult {
     pub message: String,
     /// How long the call to serviceB took, in microseconds.
     pub upstream_us: u64,
+    /// serviceB's SPIFFE ID, as serviceA authenticated it; absent over plaintext.
+    pub server_identity: Option<String>,
+    /// serviceA's SPIFFE ID, as serviceB saw it; absent over plaintext (and for HTTP calls).
+    pub client_identity: Option<String>,
+}
+
+/// What one call to serviceB returned.
+struct Answer {
+    replica: String,
+    message: String,
+    server_identity: Option<String>,
+    client_identity: Option<String>,
+}
+
+fn peer_of(extensions: &http::Extensions) -> Option<String> {
+    extensions.get::<PeerIdentity>().map(|p| p.0.to_string())
 }
 
 /// How serviceA reaches serviceB. (Lives behind an `Arc`, so the variants' sizes don't matter.)
@@ -73,20 +92,27 @@ enum Upstream {
 }
 
 impl Upstream {
-    async fn call_grpc(&self) -> Result<(String, String), String> {
+    async fn call_grpc(&self) -> Result<Answer, String> {
         let request = GetRequest {
             caller: "servicea".into(),
         };
-        let reply = match self {
+        let response = match self {
             Upstream::Mesh { grpc, .. } => grpc.clone().get(request).await,
             Upstream::Direct { grpc, .. } => grpc.clone().get(request).await,
         }
-        .map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))?
-        .into_inner();
-        Ok((reply.replica, reply.message))
+        .map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))?;
+        // mesh-client puts the server's SPIFFE ID into the response after the mTLS handshake.
+        let server_identity = peer_of(response.extensions());
+        let reply = response.into_inner();
+        Ok(Answer {
+            replica: reply.replica,
+            message: reply.message,
+            server_identity,
+            client_identity: Some(reply.peer).filter(|p| !p.is_empty()),
+        })
     }
 
-    async fn call_http(&self) -> Result<(String, String), String> {
+    async fn call_http(&self) -> Result<Answer, String> {
         let response = match self {
             Upstream::Mesh {
                 http, http_target, ..
@@ -102,6 +128,7 @@ impl Upstream {
                 .map_err(|e| e.to_string())?,
         };
         let status = response.status();
+        let server_identity = peer_of(response.extensions());
         let body = response
             .into_body()
             .collect()
@@ -113,7 +140,12 @@ impl Upstream {
             return Err(format!("HTTP {status}: {text}"));
         }
         let replica = text.rsplit(' ').next().unwrap_or_default().to_string();
-        Ok((replica, text))
+        Ok(Answer {
+            replica,
+            message: text,
+            server_identity,
+            client_identity: None,
+        })
     }
 }
 
@@ -130,15 +162,30 @@ async fn call_http(
 }
 
 async fn timed(
-    call: impl Future<Output = Result<(String, String), String>>,
+    call: impl Future<Output = Result<Answer, String>>,
 ) -> Result<Json<CallResult>, (StatusCode, String)> {
     let start = Instant::now();
     match call.await {
-        Ok((replica, message)) => Ok(Json(CallResult {
-            replica,
-            message,
-            upstream_us: start.elapsed().as_micros() as u64,
-        })),
+        Ok(answer) => {
+            static FIRST: std::sync::Once = std::sync::Once::new();
+            FIRST.call_once(|| match &answer.server_identity {
+                Some(server) => tracing::info!(
+                    "first call to serviceB: mTLS, server {server}, which saw us as {}",
+                    answer
+                        .client_identity
+                        .as_deref()
+                        .unwrap_or("(not reported)")
+                ),
+                None => tracing::info!("first call to serviceB: plaintext, no peer identity"),
+            });
+            Ok(Json(CallResult {
+                upstream_us: start.elapsed().as_micros() as u64,
+                replica: answer.replica,
+                message: answer.message,
+                server_identity: answer.server_identity,
+                client_identity: answer.client_identity,
+            }))
+        }
         Err(error) => {
             tracing::warn!(%error, "call to serviceB failed");
             Err((StatusCode::BAD_GATEWAY, format!("{error}\n")))
@@ -156,10 +203,15 @@ pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
             http_target: format!("http://{addr}/hello").parse()?,
         },
         None => {
-            let xds = mesh_core::xds::XdsClient::from_env()?;
+            let bootstrap = Bootstrap::from_env()?;
+            let xds = XdsClient::builder().bootstrap(bootstrap.clone()).build()?;
+            let mut builder = MeshChannel::builder();
+            if let Some(identity) = crate::service_b::identity(&bootstrap).await? {
+                builder = builder.identity(identity);
+            }
             Upstream::Mesh {
-                grpc: BClient::new(MeshChannel::new(&xds, &args.target)?),
-                http: MeshHttpClient::new(&xds),
+                grpc: BClient::new(builder.channel(&xds, &args.target)?),
+                http: builder.http_client(&xds),
                 http_target: args.http_target.parse()?,
             }
         }

@@ -4,10 +4,14 @@
 //! Meshed (the default), it reads the gRPC xDS bootstrap from the environment and registers the
 //! services named by `--register` with mesh-control for as long as it runs.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::routing::get;
 use clap::Args;
+use mesh_core::bootstrap::Bootstrap;
+use mesh_core::identity::{Identity, JOIN_TOKEN_ENV, PeerIdentity};
 use mesh_server::MeshServer;
 use tonic::{Request, Response, Status};
 
@@ -36,23 +40,41 @@ pub struct ServiceBArgs {
 #[derive(Clone, Debug)]
 pub struct Replica {
     name: String,
+    /// The caller identities seen so far, to log each new one once.
+    seen: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Replica {
     /// A replica called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+        Self {
+            name: name.into(),
+            seen: Arc::default(),
+        }
     }
 }
 
 #[tonic::async_trait]
 impl ServiceB for Replica {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetReply>, Status> {
+        // mesh-server puts the caller's SPIFFE ID into the request after the mTLS handshake.
+        let peer = request
+            .extensions()
+            .get::<PeerIdentity>()
+            .map(|p| p.0.to_string())
+            .unwrap_or_default();
         let caller = request.into_inner().caller;
-        tracing::debug!(%caller, "demo.ServiceB/Get");
+        if self.seen.lock().expect("not poisoned").insert(peer.clone()) {
+            if peer.is_empty() {
+                tracing::info!(%caller, "first call from {caller} over plaintext");
+            } else {
+                tracing::info!(%caller, "first call from {caller} over mTLS, peer {peer}");
+            }
+        }
         Ok(Response::new(GetReply {
             replica: self.name.clone(),
             message: format!("hello {caller}, from {}", self.name),
+            peer,
         }))
     }
 }
@@ -72,7 +94,11 @@ pub fn router(replica: Replica) -> axum::Router {
 pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
     let mut builder = MeshServer::builder();
     if !args.no_mesh {
-        builder = builder.bootstrap(mesh_core::bootstrap::Bootstrap::from_env()?);
+        let bootstrap = Bootstrap::from_env()?;
+        if let Some(identity) = identity(&bootstrap).await? {
+            builder = builder.identity(identity);
+        }
+        builder = builder.bootstrap(bootstrap);
         for service in &args.register {
             builder = builder.register(service);
         }
@@ -92,6 +118,41 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
         .serve(router(Replica::new(args.replica)), shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// The workload identity from mesh-control's CA when `MESH_JOIN_TOKEN` holds a credential;
+/// without one the app runs without mTLS.
+pub async fn identity(bootstrap: &Bootstrap) -> anyhow::Result<Option<Identity>> {
+    if std::env::var_os(JOIN_TOKEN_ENV).is_none() {
+        tracing::info!("{JOIN_TOKEN_ENV} is not set: no workload identity, no mTLS");
+        return Ok(None);
+    }
+    let identity = Identity::builder()
+        .bootstrap(bootstrap)
+        .token_from_env()
+        .start()
+        .await?;
+    let svid = identity.current();
+    tracing::info!(
+        "workload identity {} (certificate valid until {})",
+        svid.spiffe_id,
+        humantime_utc(svid.not_after)
+    );
+    Ok(Some(identity))
+}
+
+/// A UTC timestamp like `2026-11-24T10:00:00Z` (seconds since the epoch when out of range).
+fn humantime_utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(at) => at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| secs.to_string()),
+        Err(_) => secs.to_string(),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -12,6 +12,8 @@ pub struct Summary {
     ok: u64,
     failures: BTreeMap<String, u64>,
     replicas: BTreeMap<String, u64>,
+    /// (serviceA as serviceB saw it, serviceB as serviceA authenticated it) -> calls.
+    identities: BTreeMap<(Option<String>, Option<String>), u64>,
     upstream_us: Histogram<u64>,
 }
 
@@ -23,14 +25,28 @@ impl Summary {
             ok: 0,
             failures: BTreeMap::new(),
             replicas: BTreeMap::new(),
+            identities: BTreeMap::new(),
             upstream_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
         }
     }
 
-    /// Records a call answered by `replica` whose upstream call took `upstream_us`.
-    pub fn record_ok(&mut self, replica: &str, upstream_us: u64) {
+    /// Records a call answered by `replica` whose upstream call took `upstream_us`, with the
+    /// client's identity as the server saw it and the server's as the client authenticated it
+    /// (`None` over plaintext).
+    pub fn record_ok(
+        &mut self,
+        replica: &str,
+        upstream_us: u64,
+        client_identity: Option<&str>,
+        server_identity: Option<&str>,
+    ) {
         self.ok += 1;
         *self.replicas.entry(replica.to_string()).or_default() += 1;
+        let key = (
+            client_identity.map(str::to_string),
+            server_identity.map(str::to_string),
+        );
+        *self.identities.entry(key).or_default() += 1;
         let _ = self.upstream_us.record(upstream_us.max(1));
     }
 
@@ -70,6 +86,18 @@ impl fmt::Display for Summary {
             .map(|(name, n)| format!("{name} {n} ({:.1} %)", share(*n)))
             .collect();
         writeln!(f, "    replicas  {}", replicas.join(", "))?;
+        for ((client, server), n) in &self.identities {
+            match server {
+                Some(server) => writeln!(
+                    f,
+                    "    mTLS      {n} calls: serviceA {} -> serviceB {server}",
+                    client
+                        .as_deref()
+                        .unwrap_or("(identity not reported over HTTP)")
+                )?,
+                None => writeln!(f, "    plaintext {n} calls (no peer identities)")?,
+            }
+        }
         if self.ok > 0 {
             let ms = |q: f64| self.upstream_us.value_at_quantile(q) as f64 / 1000.0;
             writeln!(
@@ -92,14 +120,26 @@ mod tests {
     fn counts_and_shares() {
         let mut s = Summary::new("gRPC");
         for _ in 0..8 {
-            s.record_ok("v1", 100);
+            s.record_ok(
+                "v1",
+                100,
+                Some("spiffe://td/ns/a/sa/a"),
+                Some("spiffe://td/ns/b/sa/b"),
+            );
         }
-        s.record_ok("v2", 300);
+        s.record_ok("v2", 300, None, None);
         s.record_failure("HTTP 502");
         assert_eq!(s.failed(), 1);
         assert_eq!(s.replicas()["v1"], 8);
         let text = s.to_string();
         assert!(text.contains("9 of 10 OK, 1 failed"), "{text}");
         assert!(text.contains("v1 8 (88.9 %)"), "{text}");
+        assert!(
+            text.contains(
+                "8 calls: serviceA spiffe://td/ns/a/sa/a -> serviceB spiffe://td/ns/b/sa/b"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("plaintext 1 calls"), "{text}");
     }
 }

@@ -155,7 +155,7 @@ async fn a_registered_endpoint_leaves_when_its_server_goes() {
         .await;
     mesh.start_service_b("serviceb-v1-b", "serviceb-v1.demo:50051")
         .await;
-    let client = mesh.client(TARGET);
+    let client = mesh.client(TARGET).await;
     assert_eventually("both replicas answer", Duration::from_secs(20), || async {
         let counts = call_n(&client, 100).await;
         if counts.len() == 2 && counts.keys().all(|k| k.starts_with("serviceb-v1-")) {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use mesh_core::identity::Identity;
 use mesh_core::xds::XdsClient;
 
 use crate::balance::DEFAULT_DECAY;
@@ -25,6 +26,7 @@ pub const DEFAULT_CONFIG_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Builder {
     config_timeout: Duration,
     load_decay: Duration,
+    identity: Option<Identity>,
 }
 
 impl Default for Builder {
@@ -32,6 +34,7 @@ impl Default for Builder {
         Self {
             config_timeout: DEFAULT_CONFIG_TIMEOUT,
             load_decay: DEFAULT_DECAY,
+            identity: None,
         }
     }
 }
@@ -56,19 +59,48 @@ impl Builder {
         self
     }
 
+    /// The workload identity to connect with: clusters whose xDS config asks for mTLS (an
+    /// `UpstreamTlsContext`) are reached over mTLS, presenting this identity's current
+    /// certificate and accepting only servers whose SPIFFE ID the cluster names. Default: none,
+    /// and requests to such clusters fail with [`Error::NoIdentity`] (never plaintext).
+    ///
+    /// ```no_run
+    /// # async fn demo(xds: mesh_core::xds::XdsClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// use mesh_core::identity::Identity;
+    ///
+    /// // Asks mesh-control's CA for a certificate, then keeps it rotated.
+    /// let identity = Identity::builder().token_from_env().ca_uri("http://127.0.0.1:15010").start().await?;
+    /// let channel = mesh_client::MeshChannel::builder()
+    ///     .identity(identity)
+    ///     .channel(&xds, "xds:///serviceb.demo:50051")?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Certificate rotation needs nothing more: connections already open keep working and new
+    /// ones present the new certificate.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
     /// A gRPC channel to `target` (`xds:///NAME`), resolved through `xds`.
     ///
     /// Returns at once: resolution starts in the background, and the first requests wait for
     /// it. Must be called inside a Tokio runtime.
     pub fn channel(&self, xds: &XdsClient, target: &str) -> Result<MeshChannel, Error> {
         let listener = target::listener_name(target)?;
-        let stack = self.stack(xds, &listener, Caller::Grpc, Connections::new());
+        let stack = self.stack(xds, &listener, Caller::Grpc, self.connections());
         Ok(MeshChannel::from_stack(stack))
     }
 
     /// A plain HTTP client that resolves every service its request URIs name through `xds`.
     pub fn http_client(&self, xds: &XdsClient) -> MeshHttpClient {
         MeshHttpClient::from_parts(self.clone(), xds.clone())
+    }
+
+    /// New connection pools with this builder's identity.
+    pub(crate) fn connections(&self) -> Connections {
+        Connections::new(self.identity.clone())
     }
 
     /// The stack of one target (the listener `listener`). Needs a Tokio runtime.

@@ -111,8 +111,21 @@ pub enum Error {
         /// The cluster name.
         cluster: String,
     },
-    /// The connection to the chosen endpoint could not be made.
-    #[error("UNAVAILABLE: cannot connect to endpoint {endpoint} of cluster {cluster:?}: {source}")]
+    /// The cluster asks for mTLS but the client has no identity to present.
+    #[error(
+        "UNAVAILABLE: cluster {cluster:?} requires mTLS but this client has no identity: give \
+         the MeshChannel an Identity (mesh_client::Builder::identity)"
+    )]
+    NoIdentity {
+        /// The cluster name.
+        cluster: String,
+    },
+    /// The connection to the chosen endpoint could not be made, or its mTLS handshake failed
+    /// (the message then says why, e.g. the server's SPIFFE ID is not one the cluster accepts).
+    #[error(
+        "UNAVAILABLE: cannot connect to endpoint {endpoint} of cluster {cluster:?}: {}",
+        causes(.source)
+    )]
     Connect {
         /// The cluster name.
         cluster: String,
@@ -131,6 +144,21 @@ pub enum Error {
         /// What the HTTP client said.
         source: hyper_util::client::legacy::Error,
     },
+}
+
+/// The causes of a connection error, outermost first: hyper-util's own error only says
+/// "client error (Connect)", so the useful part is below it.
+fn causes(error: &hyper_util::client::legacy::Error) -> String {
+    let mut text = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        text.push(error.to_string());
+        cause = error.source();
+    }
+    if text.is_empty() {
+        return error.to_string();
+    }
+    text.join(": ")
 }
 
 impl Error {

@@ -53,9 +53,9 @@ impl MeshHttpClient {
 
     pub(crate) fn from_parts(builder: Builder, xds: XdsClient) -> Self {
         let inner = Inner {
+            connections: builder.connections(),
             builder,
             xds,
-            connections: Connections::new(),
             stacks: RwLock::new(HashMap::new()),
         };
         Self {

@@ -19,6 +19,16 @@
 //!
 //! For plain HTTP, [`MeshHttpClient`] takes URIs such as `http://serviceb.demo:8080/items`.
 //!
+//! # mTLS
+//!
+//! Give the client the workload's [`Identity`](mesh_core::identity::Identity) with
+//! [`Builder::identity`]: clusters whose xDS config asks for mTLS are then reached over mTLS,
+//! verifying the server by the SPIFFE IDs the cluster names (not by DNS name). The server's
+//! identity comes back in the response extensions as a
+//! [`PeerIdentity`](mesh_core::identity::PeerIdentity):
+//! `response.extensions().get::<PeerIdentity>()`. Without an identity, requests to such a
+//! cluster fail with [`Error::NoIdentity`]; the mesh never falls back to plaintext.
+//!
 //! # The stack
 //!
 //! Each request goes down one stack (see `stack.rs`), one module per concern:
@@ -29,7 +39,8 @@
 //!    clusters by weight;
 //! 3. `balance`: power of two choices over the cluster's healthy endpoints, by peak-EWMA
 //!    latency times requests in flight;
-//! 4. `connect`: a pooled HTTP/2 (gRPC) or HTTP/1.1 connection to the chosen endpoint.
+//! 4. `connect`: a pooled HTTP/2 (gRPC) or HTTP/1.1 connection to the chosen endpoint, over
+//!    mTLS when the cluster says so.
 //!
 //! If mesh-control becomes unreachable, the last configuration stays in force.
 

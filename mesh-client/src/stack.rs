@@ -8,7 +8,8 @@
 //! 3. **Balance** ([`crate::balance`]): the cluster's endpoint with the lower peak-EWMA cost of two
 //!    random ones. A per-cluster circuit breaker will sit here.
 //! 4. **Endpoint** ([`crate::connect`]): the request counts as in flight on its endpoint and goes
-//!    out on a pooled connection to it. Outlier tracking and mTLS will sit here.
+//!    out on a pooled connection to it, over mTLS if the cluster says so. Outlier tracking will
+//!    sit here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,7 +96,9 @@ impl Stack {
         let endpoint: &Arc<Endpoint> = cluster.pick(&mut rng)?;
         let in_flight = endpoint.start();
         let protocol = self.target.caller.protocol(cluster.protocol());
-        let response = self.connections.send(protocol, endpoint, request);
+        let response = self
+            .connections
+            .send(protocol, cluster, endpoint, request)?;
         Ok(Dispatch::Sent(Sent {
             response,
             in_flight: Some(in_flight),

@@ -121,7 +121,7 @@ fn resolution(
 }
 
 fn stack(caller: Caller, rx: watch::Receiver<Arc<Resolution>>, config_timeout: Duration) -> Stack {
-    Stack::new(LISTENER, caller, config_timeout, rx, Connections::new())
+    Stack::new(LISTENER, caller, config_timeout, rx, Connections::new(None))
 }
 
 fn get(path: &str) -> Request<Empty<Bytes>> {

@@ -3,6 +3,9 @@
 //! The binary's `main` only calls [`main`], so other binaries (the demo) can run the same
 //! commands.
 
+mod ca;
+mod cert_files;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,11 +18,14 @@ use mesh_core::registration::{METADATA_KEY, Registration};
 use tokio::sync::watch;
 
 use crate::ads::ClientRegistry;
-use crate::config;
-use crate::server;
+use crate::config::{self, WorkloadIdentity};
+use crate::server::{self, Listeners, ServeSettings};
+use ca::{CaArgs, parse_identity};
 
 /// The default address of the plaintext xDS server.
 pub const DEFAULT_XDS_ADDR: &str = "127.0.0.1:15010";
+/// The default address of the TLS xDS server.
+pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:15012";
 
 /// mesh-control: the control service of the proxyless mesh.
 ///
@@ -39,7 +45,11 @@ enum Command {
     /// Print a gRPC xDS bootstrap (JSON) that points an app at this mesh-control.
     ///
     /// Use it as the file named by GRPC_XDS_BOOTSTRAP, or as the value of
-    /// GRPC_XDS_BOOTSTRAP_CONFIG, for Rust, Go, Java or Python apps alike.
+    /// GRPC_XDS_BOOTSTRAP_CONFIG, for Rust, Go, Java or Python apps alike. With --identity and
+    /// --cert-dir it also issues a certificate for an app that cannot ask the CA itself (a
+    /// non-Rust gRPC app): the key, chain and trust bundle go into the directory, and the
+    /// bootstrap's `file_watcher` certificate provider reads them. Run it again before the
+    /// certificate expires (--svid-ttl) to renew them; the app picks up the new files.
     Bootstrap(BootstrapArgs),
     /// Check a config directory: print a summary, or every error with its file and line.
     Validate(ValidateArgs),
@@ -50,7 +60,7 @@ struct ServeArgs {
     /// Directory of YAML files to serve and watch (default: the embedded demo config).
     #[arg(long, value_name = "DIR")]
     config: Option<PathBuf>,
-    /// Address of the plaintext xDS (ADS) server.
+    /// Address of the plaintext xDS (ADS) and CA server.
     #[arg(long, value_name = "IP:PORT", default_value = DEFAULT_XDS_ADDR)]
     xds_addr: SocketAddr,
     /// Seconds after start during which clusters without endpoints are not sent to clients, so
@@ -58,6 +68,18 @@ struct ServeArgs {
     /// again (servers reconnect with backoff). 0 turns this off.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     warm_up: u64,
+    /// Address of the TLS xDS and CA server [default: 127.0.0.1:15012, skipped with a warning
+    /// when taken].
+    #[arg(long, value_name = "IP:PORT")]
+    tls_addr: Option<SocketAddr>,
+    /// The CA's root certificate (PEM), instead of the one in the state directory.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    ca_cert: Option<PathBuf>,
+    /// The private key (PEM, PKCS#8) of --ca-cert.
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    ca_key: Option<PathBuf>,
+    #[command(flatten)]
+    ca: CaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +94,15 @@ struct BootstrapArgs {
     /// `serviceb.demo:50051=127.0.0.1:40001`. Repeat for several services.
     #[arg(long = "register", value_name = "SERVICE=ADDR", value_parser = parse_registration)]
     registrations: Vec<Registration>,
+    /// Issue a certificate for this identity (namespace/service-account, e.g. `demo/servicea`)
+    /// into --cert-dir.
+    #[arg(long, value_name = "NS/SA", value_parser = parse_identity, requires = "cert_dir")]
+    identity: Option<WorkloadIdentity>,
+    /// Where to write `key.pem`, `cert-chain.pem` and `root.pem` for --identity.
+    #[arg(long, value_name = "DIR", requires = "identity")]
+    cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    ca: CaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -90,10 +121,16 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Bootstrap(args) => {
-            println!("{}", bootstrap(args).to_json_pretty());
-            ExitCode::SUCCESS
-        }
+        Command::Bootstrap(args) => match bootstrap(args) {
+            Ok(bootstrap) => {
+                println!("{}", bootstrap.to_json_pretty());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Validate(args) => validate(&args.dir),
     }
 }
@@ -113,6 +150,14 @@ fn serve(args: ServeArgs) -> ExitCode {
             config::embedded_default()
         }
     };
+    let operator_root = args.ca_cert.as_deref().zip(args.ca_key.as_deref());
+    let ca = match args.ca.serving_authority(operator_root) {
+        Ok(ca) => Arc::new(ca),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -121,7 +166,16 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let listener = server::bind(args.xds_addr).await?;
+        let plaintext = server::bind(args.xds_addr).await?;
+        let tls = match args.tls_addr {
+            Some(addr) => Some(server::bind(addr).await?),
+            None => bind_default_tls().await,
+        };
+        let listeners = Listeners { plaintext, tls };
+        let settings = ServeSettings {
+            warm_up: Duration::from_secs(args.warm_up),
+            ca,
+        };
         let (config_tx, config_rx) = watch::channel(Arc::new(initial));
         if let Some(dir) = args.config {
             tokio::spawn(async move {
@@ -131,10 +185,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             });
         }
         server::serve(
-            listener,
+            listeners,
             config_rx,
             ClientRegistry::new(),
-            Duration::from_secs(args.warm_up),
+            settings,
             shutdown_signal(),
         )
         .await
@@ -148,7 +202,21 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-fn bootstrap(args: BootstrapArgs) -> Bootstrap {
+/// Binds the default TLS address, or logs why not and goes on without TLS: the plaintext port
+/// is the one that matters for a local setup, and a second mesh-control (a test, a demo)
+/// should not fail for the lack of it.
+async fn bind_default_tls() -> Option<tokio::net::TcpListener> {
+    let addr = DEFAULT_TLS_ADDR.parse().ok()?;
+    match server::bind(addr).await {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::warn!("not serving TLS: {e}");
+            None
+        }
+    }
+}
+
+fn bootstrap(args: BootstrapArgs) -> anyhow::Result<Bootstrap> {
     let mut bootstrap = Bootstrap::insecure(args.xds_server, args.node_id);
     for server in &mut bootstrap.xds_servers {
         server.server_features = vec!["xds_v3".to_string()];
@@ -159,7 +227,14 @@ fn bootstrap(args: BootstrapArgs) -> Bootstrap {
             Registration::to_metadata(&args.registrations),
         );
     }
-    bootstrap
+    if let (Some(identity), Some(dir)) = (&args.identity, &args.cert_dir) {
+        let ca = args.ca.existing_authority()?;
+        let files = cert_files::write(&ca, identity, dir)?;
+        bootstrap.certificate_providers = files.certificate_providers();
+        bootstrap.server_listener_resource_name_template =
+            Some(cert_files::SERVER_LISTENER_TEMPLATE.to_string());
+    }
+    Ok(bootstrap)
 }
 
 fn validate(dir: &Path) -> ExitCode {
@@ -264,6 +339,24 @@ mod tests {
     }
 
     #[test]
+    fn ca_arguments_come_in_pairs_and_lifetimes_are_positive() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["mesh-control"], args].concat()).map_err(|e| e.to_string())
+        };
+        let err = parse(&["bootstrap", "--node-id", "a", "--identity", "demo/a"]).unwrap_err();
+        assert!(err.contains("--cert-dir"), "{err}");
+        let err = parse(&["bootstrap", "--node-id", "a", "--cert-dir", "d"]).unwrap_err();
+        assert!(err.contains("--identity"), "{err}");
+        let err = parse(&["serve", "--ca-cert", "c.pem"]).unwrap_err();
+        assert!(err.contains("--ca-key"), "{err}");
+        let err = parse(&["serve", "--svid-ttl", "0"]).unwrap_err();
+        assert!(err.contains("--svid-ttl"), "{err}");
+        let err = parse(&["serve", "--trust-domain", "Bad Domain"]).unwrap_err();
+        assert!(err.contains("not a trust domain"), "{err}");
+        assert!(parse(&["serve", "--state-dir", "s", "--svid-ttl", "60"]).is_ok());
+    }
+
+    #[test]
     fn bootstrap_carries_registrations() {
         let cli = Cli::try_parse_from([
             "mesh-control",
@@ -277,7 +370,7 @@ mod tests {
         let Command::Bootstrap(args) = cli.command else {
             panic!("not bootstrap");
         };
-        let b = bootstrap(args);
+        let b = bootstrap(args).unwrap();
         assert_eq!(b.node.id, "b-1");
         assert_eq!(b.xds_servers[0].server_uri, DEFAULT_XDS_ADDR);
         let metadata = serde_json::Value::Object(b.node.metadata);

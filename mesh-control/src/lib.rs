@@ -1,6 +1,7 @@
 //! mesh-control: the control service of the proxyless mesh.
 
 pub mod ads;
+pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod names;

@@ -1,8 +1,9 @@
-//! Wiring: the ADS server, the config source and the registry, running together.
+//! Wiring: the ADS server, the CA, the config source and the registry, running together.
 //!
 //! [`serve`] takes the config as a `watch` channel (fed by a directory watcher, Kubernetes, or
 //! a test), rebuilds the snapshot whenever the config or the self-registrations change, and
-//! serves ADS on a listener until shutdown.
+//! serves ADS and the certificate service until shutdown: in plaintext on one listener and,
+//! when given a second, over TLS with a server certificate from the CA ([`crate::ca::tls`]).
 
 use std::future::Future;
 use std::io;
@@ -10,14 +11,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use spiffe::TrustDomain;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::ads::{AdsServer, ClientRegistry};
+use crate::ca::{CaService, CertificateAuthority, TlsSetupError, tls};
 use crate::config::MeshConfig;
 use crate::registry::Registry;
-use crate::snapshot::{self, EmptyAssignments, Snapshot};
+use crate::snapshot::{self, BuildSettings, EmptyAssignments, Snapshot};
 
 /// Why the control server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,35 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("the xDS server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS port could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+}
+
+/// Where the control server listens.
+#[derive(Debug)]
+pub struct Listeners {
+    /// xDS and the CA in plaintext (`--xds-addr`, for development and local apps).
+    pub plaintext: TcpListener,
+    /// xDS and the CA over TLS (`--tls-addr`), if wanted.
+    pub tls: Option<TcpListener>,
+}
+
+/// How the control server runs.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    /// For this long after the start, clusters without endpoints are withheld from EDS (see
+    /// [`snapshot::publish`]); zero turns it off.
+    pub warm_up: Duration,
+    /// The CA that signs workload certificates; it also names the trust domain.
+    pub ca: Arc<CertificateAuthority>,
+}
+
+impl ServeSettings {
+    /// The trust domain of the mesh's identities, such as `cluster.local`.
+    pub fn trust_domain(&self) -> &TrustDomain {
+        self.ca.trust_domain()
+    }
 }
 
 /// Binds the xDS address.
@@ -44,46 +77,81 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
-/// Serves ADS on `listener` for the config in `config` until `shutdown` completes, keeping
-/// client status in `clients`. For `warm_up` after the start, clusters without endpoints are
-/// withheld from EDS (see [`snapshot::publish`]).
+/// Serves ADS and the certificate service on `listeners` for the config in `config` until
+/// `shutdown` completes, keeping client status in `clients`.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     config: watch::Receiver<Arc<MeshConfig>>,
     clients: ClientRegistry,
-    warm_up: Duration,
-    shutdown: impl Future<Output = ()> + Send,
+    settings: ServeSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let registry = Registry::new();
-    let empty = if warm_up.is_zero() {
-        EmptyAssignments::Send
-    } else {
-        EmptyAssignments::Withhold
+    let build = BuildSettings {
+        empty: if settings.warm_up.is_zero() {
+            EmptyAssignments::Send
+        } else {
+            EmptyAssignments::Withhold
+        },
+        ..BuildSettings::new(settings.trust_domain().clone())
     };
-    let initial = Snapshot::build(&config.borrow(), &registry.current(), empty);
+    let initial = Snapshot::build(&config.borrow(), &registry.current(), &build);
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial));
     tokio::spawn(log_config_changes(config.clone()));
+    let ca = CaService::new(settings.ca.clone(), config.clone()).into_service();
     let publisher = tokio::spawn(snapshot::publish(
         config,
         registry.subscribe(),
         snapshots_tx,
-        warm_up,
+        settings.warm_up,
+        build.trust_domain,
     ));
+    let tls = match listeners.tls {
+        Some(listener) => {
+            let cert = tls::ServerCertificate::new(settings.ca.clone())?;
+            let tls_config = tls::server_config(cert.clone())?;
+            Some((listener, tls_config, tokio::spawn(tls::renew(cert))))
+        }
+        None => None,
+    };
+    let renewer = tls.as_ref().map(|(_, _, renewer)| renewer.abort_handle());
     // Stopping the publisher drops the snapshot sender, which ends every ADS stream; without
     // that, the graceful shutdown would wait for clients that never hang up.
     let shutdown = async move {
         shutdown.await;
         publisher.abort();
-    };
+        if let Some(renewer) = renewer {
+            renewer.abort();
+        }
+    }
+    .boxed()
+    .shared();
 
-    let ads = AdsServer::new(snapshots, registry, clients);
-    if let Ok(addr) = listener.local_addr() {
+    let ads = AdsServer::new(snapshots, registry, clients).into_service();
+    if let Ok(addr) = listeners.plaintext.local_addr() {
         tracing::info!("mesh-control listening on {addr}");
     }
-    tonic::transport::Server::builder()
-        .add_service(ads.into_service())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+    let plaintext = tonic::transport::Server::builder()
+        .add_service(ads.clone())
+        .add_service(ca.clone())
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listeners.plaintext),
+            shutdown.clone(),
+        );
+    let tls = async move {
+        let Some((listener, tls_config, _)) = tls else {
+            return Ok(());
+        };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("mesh-control serving xDS and the CA over TLS on {addr}");
+        }
+        tonic::transport::Server::builder()
+            .add_service(ads)
+            .add_service(ca)
+            .serve_with_incoming_shutdown(tls::incoming(listener, tls_config), shutdown)
+            .await
+    };
+    tokio::try_join!(plaintext, tls)?;
     tracing::info!("mesh-control stopped");
     Ok(())
 }
@@ -128,23 +196,144 @@ mod tests {
         assert!(err.contains(&addr.to_string()), "{err}");
     }
 
+    /// Serves `one_service` plus a join token `dev-a` (demo/a) on a plaintext and a TLS port
+    /// until `stopped` completes; returns both addresses and the CA.
+    async fn start(
+        stopped: impl Future<Output = ()> + Send + 'static,
+    ) -> (
+        SocketAddr,
+        SocketAddr,
+        Arc<CertificateAuthority>,
+        tokio::task::JoinHandle<Result<(), ServeError>>,
+        tempfile::TempDir,
+    ) {
+        let (dir, ca) = crate::ca::test_authority(Duration::from_secs(3600));
+        let plaintext = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let tls = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addrs = (plaintext.local_addr().unwrap(), tls.local_addr().unwrap());
+        let mut config = one_service();
+        config.join_tokens.insert(
+            "dev-a".into(),
+            crate::config::WorkloadIdentity {
+                namespace: "demo".into(),
+                service_account: "a".into(),
+            },
+        );
+        let config = watch::Sender::new(Arc::new(config));
+        let listeners = Listeners {
+            plaintext,
+            tls: Some(tls),
+        };
+        let settings = ServeSettings {
+            warm_up: Duration::ZERO,
+            ca: ca.clone(),
+        };
+        let server = tokio::spawn(async move {
+            let result = serve(
+                listeners,
+                config.subscribe(),
+                ClientRegistry::new(),
+                settings,
+                stopped,
+            )
+            .await;
+            drop(config);
+            result
+        });
+        (addrs.0, addrs.1, ca, server, dir)
+    }
+
+    /// A gRPC channel over TLS to `addr` that trusts the CA's root and checks the name
+    /// `localhost`.
+    async fn tls_channel(addr: SocketAddr, ca: &CertificateAuthority) -> tonic::transport::Channel {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.root().cert_der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        tonic::transport::Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let connector = connector.clone();
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(addr).await?;
+                    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                    let tls = connector.connect(name, tcp).await?;
+                    Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(tls))
+                }
+            }))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_the_ca_in_plaintext_and_over_tls() {
+        use mesh_core::identity::proto::IstioCertificateRequest;
+        use mesh_core::identity::proto::istio_certificate_service_client::IstioCertificateServiceClient;
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (plaintext, tls, ca, server, _dir) = start(async {
+            let _ = stopped.await;
+        })
+        .await;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let request = |token: &str| {
+            let mut request = tonic::Request::new(IstioCertificateRequest {
+                csr: csr.clone(),
+                validity_duration: 0,
+            });
+            let value = format!("Bearer {token}").parse().unwrap();
+            request.metadata_mut().insert("authorization", value);
+            request
+        };
+        let channels = [
+            tonic::transport::Channel::from_shared(format!("http://{plaintext}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+            tls_channel(tls, &ca).await,
+        ];
+        for channel in channels {
+            let mut client = IstioCertificateServiceClient::new(channel);
+            let chain = client
+                .create_certificate(request("dev-a"))
+                .await
+                .unwrap()
+                .into_inner()
+                .cert_chain;
+            assert_eq!(chain.len(), 2);
+            assert_eq!(chain[1], ca.root().cert_pem());
+            let status = client
+                .create_certificate(request("nope"))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unauthenticated);
+            assert_eq!(status.message(), "unknown join token");
+        }
+        stop.send(()).unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+    }
+
     #[tokio::test]
     async fn stops_on_shutdown_even_with_a_client_connected() {
         use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = watch::Sender::new(Arc::new(one_service()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
-            listener,
-            config.subscribe(),
-            ClientRegistry::new(),
-            Duration::ZERO,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (addr, _, _, server, _dir) = start(async {
+            let _ = stopped.await;
+        })
+        .await;
         let mut ads = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
             .await
             .unwrap();

@@ -1,9 +1,9 @@
 //! The real `mesh-control` binary: `validate`, `bootstrap` and `serve` (ADS, hot reload,
 //! SIGTERM).
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+mod support;
+
+use std::process::Command;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
@@ -11,12 +11,8 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use mesh_core::xds::type_url;
 use prost::Message;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use support::{PATIENCE, run, start_serving, text};
 use tokio_stream::wrappers::ReceiverStream;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mesh-control");
-/// Generous: the machine is small and shared. Only reached when a test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 const SERVICE: &str = "\
 apiVersion: v1
@@ -60,18 +56,6 @@ fn good_dir() -> tempfile::TempDir {
     )
     .unwrap();
     dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]
@@ -130,33 +114,6 @@ fn bad_register_argument_is_explained() {
     assert!(text(&output).contains("SERVICE=ADDR"), "{}", text(&output));
 }
 
-/// Starts `serve` on a free port; returns the child and the address it listens on.
-async fn start_serving(dir: &Path) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--xds-addr", "127.0.0.1:0", "--config"])
-        .arg(dir)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(PATIENCE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some((_, addr)) = line.split_once("mesh-control listening on ") {
-                return addr.trim().to_string();
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .expect("serve never said it was listening");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
 fn endpoints(response: &DiscoveryResponse) -> usize {
     response
         .resources
@@ -170,7 +127,9 @@ fn endpoints(response: &DiscoveryResponse) -> usize {
 #[tokio::test]
 async fn serve_answers_reloads_and_stops_on_sigterm() {
     let dir = good_dir();
-    let (mut child, addr) = start_serving(dir.path()).await;
+    let state = tempfile::tempdir().unwrap();
+    let serving = start_serving(dir.path(), state.path()).await;
+    let (mut child, addr) = (serving.child, serving.addr);
 
     let mut ads = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
         .await

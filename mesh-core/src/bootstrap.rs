@@ -37,6 +37,16 @@ pub struct Bootstrap {
     /// Who this node is, as sent to the management server.
     #[serde(default)]
     pub node: Node,
+    /// Certificate provider instances by name (gRFC A29), such as gRPC's `file_watcher`
+    /// plugin reading the files written by `mesh-control bootstrap --cert-dir`:
+    /// `{"default": {"plugin_name": "file_watcher", "config": {"certificate_file": ...}}}`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub certificate_providers: Map<String, Value>,
+    /// The name template of the Listener a gRPC xDS server asks for (gRFC A36), with `%s`
+    /// standing for its listening address, such as
+    /// `grpc/server?xds.resource.listening_address=%s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_listener_resource_name_template: Option<String>,
 }
 
 /// One management server.
@@ -181,6 +191,8 @@ impl Bootstrap {
                 id: node_id.into(),
                 ..Node::default()
             },
+            certificate_providers: Map::new(),
+            server_listener_resource_name_template: None,
         }
     }
 
@@ -289,6 +301,28 @@ mod tests {
             Bootstrap::from_json(&insecure.to_json_pretty()).unwrap(),
             insecure
         );
+    }
+
+    #[test]
+    fn keeps_certificate_providers_and_the_server_listener_template() {
+        let b = Bootstrap::from_json(
+            r#"{"xds_servers": [{"server_uri": "a:1", "channel_creds": [{"type": "insecure"}]}],
+                "certificate_providers": {"default": {"plugin_name": "file_watcher"}},
+                "server_listener_resource_name_template": "grpc/server?x=%s"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            b.certificate_providers["default"]["plugin_name"],
+            "file_watcher"
+        );
+        assert_eq!(
+            b.server_listener_resource_name_template.as_deref(),
+            Some("grpc/server?x=%s")
+        );
+        assert_eq!(Bootstrap::from_json(&b.to_json_pretty()).unwrap(), b);
+        let plain = Bootstrap::insecure("a:1", "n").to_json_pretty();
+        assert!(!plain.contains("certificate_providers"), "{plain}");
+        assert!(!plain.contains("server_listener"), "{plain}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mesh_core::bootstrap::Bootstrap;
+use mesh_core::identity::Identity;
 use mesh_core::registration::Registration;
 use mesh_core::xds::XdsClient;
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -24,6 +25,7 @@ pub struct MeshServerBuilder {
     bootstrap: Option<Bootstrap>,
     services: Vec<String>,
     advertise: Option<SocketAddr>,
+    identity: Option<Identity>,
     shutdown_timeout: Duration,
 }
 
@@ -33,6 +35,7 @@ impl Default for MeshServerBuilder {
             bootstrap: None,
             services: Vec::new(),
             advertise: None,
+            identity: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
@@ -57,6 +60,22 @@ impl MeshServerBuilder {
     /// (bound to `0.0.0.0`, or behind NAT). Default: the bound address.
     pub fn advertise(mut self, addr: SocketAddr) -> Self {
         self.advertise = Some(addr);
+        self
+    }
+
+    /// The workload identity to serve mTLS with. Default: none (plaintext only).
+    ///
+    /// With xDS, the inbound listener's mTLS mode applies: STRICT accepts only clients that
+    /// complete an mTLS handshake with a certificate of the mesh; PERMISSIVE also takes
+    /// plaintext on the same port; PLAINTEXT takes plaintext only. The server accepts no
+    /// connection before that listener has arrived, and later changes apply to new connections.
+    /// Without xDS (no bootstrap), a server with an identity is STRICT.
+    ///
+    /// Requests that came over mTLS carry the client's
+    /// [`PeerIdentity`](mesh_core::identity::PeerIdentity) in their extensions. Certificate
+    /// rotation needs nothing more: new handshakes present the new certificate.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
         self
     }
 
@@ -101,6 +120,7 @@ impl MeshServerBuilder {
             listener,
             local_addr,
             xds,
+            self.identity,
             self.shutdown_timeout,
         ))
     }

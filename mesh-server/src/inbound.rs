@@ -2,14 +2,18 @@
 //!
 //! A meshed server asks for the Listener `grpc/server?xds.resource.listening_address=IP:PORT`
 //! (gRFC A36). Subscribing also opens the ADS stream that carries the server's registration in
-//! its node metadata. For now the listener is only logged; inbound policy (mTLS,
-//! authorization) will be read from it.
+//! its node metadata. The listener's mTLS mode ([`InboundTls`]) decides which connections the
+//! server accepts; [`follow`] publishes it for the accept loop, and each change applies to the
+//! connections accepted after it.
+//!
+//! If the listener goes away, the last mode stays (fail static).
 
 use std::net::SocketAddr;
 
-use mesh_core::model::Listener;
+use mesh_core::model::{InboundTls, Listener};
 use mesh_core::xds::type_url::SERVER_LISTENER_PREFIX;
 use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
+use tokio::sync::watch;
 
 /// The name of the inbound listener of a server listening on `addr`.
 pub(crate) fn listener_name(addr: SocketAddr) -> String {
@@ -21,14 +25,42 @@ pub(crate) fn subscribe(xds: &XdsClient, addr: SocketAddr) -> ResourceWatch<List
     xds.listener(&listener_name(addr))
 }
 
-/// Logs every state the inbound listener takes, until the xDS client shuts down.
-pub(crate) async fn follow(mut watch: ResourceWatch<Listener>, addr: SocketAddr) {
+/// The mode a server applies when its listener says `listener`: without an identity it can
+/// only serve plaintext.
+fn effective(listener: InboundTls, has_identity: bool) -> InboundTls {
+    if has_identity {
+        listener
+    } else {
+        InboundTls::Plaintext
+    }
+}
+
+/// Follows the inbound listener until the xDS client shuts down, logging its states and
+/// publishing the mode the server applies (`None` until the listener first arrives).
+pub(crate) async fn follow(
+    mut watch: ResourceWatch<Listener>,
+    addr: SocketAddr,
+    has_identity: bool,
+    mode: watch::Sender<Option<InboundTls>>,
+) {
+    let mut said_no_identity = false;
     loop {
         match watch.current() {
             ResourceState::Pending => {}
-            ResourceState::Present(listener) => {
-                tracing::info!(%addr, listener = listener.name(), "received the inbound xDS listener");
-            }
+            ResourceState::Present(listener) => match &*listener {
+                Listener::Server(server) => {
+                    if server.tls == InboundTls::Strict && !has_identity && !said_no_identity {
+                        said_no_identity = true;
+                        tracing::error!(%addr, "inbound listener says STRICT but this server has no identity: serving plaintext; give the MeshServer an Identity");
+                    }
+                    let applied = effective(server.tls, has_identity);
+                    tracing::info!(%addr, listener = %server.name, mtls = ?applied, "received the inbound xDS listener");
+                    mode.send_replace(Some(applied));
+                }
+                Listener::Client(client) => {
+                    tracing::warn!(%addr, listener = %client.name, "the inbound xDS listener is a client listener; ignoring it");
+                }
+            },
             ResourceState::DoesNotExist => {
                 tracing::warn!(%addr, "mesh-control has no inbound listener for this server");
             }
@@ -50,5 +82,17 @@ mod tests {
             listener_name(addr),
             "grpc/server?xds.resource.listening_address=10.0.0.7:50051"
         );
+    }
+
+    #[test]
+    fn without_identity_every_mode_is_plaintext() {
+        for tls in [
+            InboundTls::Strict,
+            InboundTls::Permissive,
+            InboundTls::Plaintext,
+        ] {
+            assert_eq!(effective(tls, false), InboundTls::Plaintext);
+            assert_eq!(effective(tls, true), tls);
+        }
     }
 }

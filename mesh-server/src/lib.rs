@@ -23,11 +23,39 @@
 //! HTTP/1.1 and h2c on that port until shutdown, then drops the xDS client, which deregisters
 //! the server. Without a bootstrap it is a plain server.
 //!
-//! mTLS, authorization, rate limits and drain policies will join the inbound stack here.
+//! # mTLS and the peer's identity
+//!
+//! Give the server an [`Identity`](mesh_core::identity::Identity) with
+//! [`MeshServerBuilder::identity`] and it serves mTLS in the mode its inbound xDS listener says
+//! (STRICT, PERMISSIVE or PLAINTEXT; STRICT without xDS). HTTP/1.1 and HTTP/2 share the port
+//! over TLS too. Every request that came over mTLS carries the client's SPIFFE ID as a
+//! [`PeerIdentity`](mesh_core::identity::PeerIdentity) in its extensions; plaintext requests
+//! carry none:
+//!
+//! ```
+//! use mesh_core::identity::PeerIdentity;
+//!
+//! fn caller<B>(req: &http::Request<B>) -> String {
+//!     match req.extensions().get::<PeerIdentity>() {
+//!         Some(PeerIdentity(id)) => id.to_string(), // spiffe://cluster.local/ns/demo/sa/servicea
+//!         None => "anonymous (plaintext)".to_string(),
+//!     }
+//! }
+//! ```
+//!
+//! In a tonic handler: `request.extensions().get::<PeerIdentity>()`.
+//!
+//! A connection the mode refuses (plaintext in STRICT, a failed handshake, a certificate not
+//! from the mesh's CA) is closed and logged at `warn`, one line each, with the peer address and
+//! the reason.
+//!
+//! Authorization, rate limits and drain policies will join the inbound stack here.
 
+mod accept;
 mod builder;
 mod error;
 mod inbound;
+mod peer;
 mod server;
 
 pub use builder::{DEFAULT_SHUTDOWN_TIMEOUT, MeshServerBuilder};

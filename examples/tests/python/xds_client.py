@@ -2,7 +2,11 @@
 
 Reads its bootstrap from GRPC_XDS_BOOTSTRAP or GRPC_XDS_BOOTSTRAP_CONFIG, as every gRPC xDS
 client does, makes --calls calls to --target and prints one JSON line:
-{"replicas": {"name": count, ...}, "errors": n, "first_error": "..."}.
+{"replicas": {"name": count, ...}, "peers": [...], "errors": n, "first_error": "..."}, where
+"peers" are the caller identities the servers reported seeing.
+
+With --xds-creds the channel uses gRPC's xDS credentials (gRFC A29): mTLS as the xDS Cluster
+says, with the certificates of the bootstrap's certificate providers; plaintext otherwise.
 """
 
 import argparse
@@ -19,20 +23,32 @@ def main():
     parser.add_argument("--target", required=True)
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--proto-dir", required=True)
+    parser.add_argument("--xds-creds", action="store_true")
     args = parser.parse_args()
     pb, pb_grpc = load_stubs(args.proto_dir)
 
-    replicas, errors, first_error = {}, 0, None
-    with grpc.insecure_channel(args.target) as channel:
+    replicas, peers, errors, first_error = {}, set(), 0, None
+    if args.xds_creds:
+        creds = grpc.xds_channel_credentials(fallback_credentials=grpc.insecure_channel_credentials())
+        channel = grpc.secure_channel(args.target, creds)
+    else:
+        channel = grpc.insecure_channel(args.target)
+    with channel:
         stub = pb_grpc.ServiceBStub(channel)
         for _ in range(args.calls):
             try:
                 reply = stub.Get(pb.GetRequest(caller="python"), timeout=20, wait_for_ready=True)
                 replicas[reply.replica] = replicas.get(reply.replica, 0) + 1
+                peers.add(reply.peer)
             except grpc.RpcError as e:
                 errors += 1
                 first_error = first_error or f"{e.code()}: {e.details()}"
-    print(json.dumps({"replicas": replicas, "errors": errors, "first_error": first_error}))
+    print(json.dumps({
+        "replicas": replicas,
+        "peers": sorted(peers),
+        "errors": errors,
+        "first_error": first_error,
+    }))
     return 0
 
 

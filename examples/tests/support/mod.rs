@@ -16,6 +16,7 @@ use examples::pb::service_b_client::ServiceBClient as BClient;
 use examples::process::Proc;
 use mesh_client::MeshChannel;
 use mesh_core::bootstrap::Bootstrap;
+use mesh_core::identity::{Identity, JOIN_TOKEN_ENV};
 use mesh_core::xds::XdsClient;
 use tokio::process::Command;
 
@@ -57,26 +58,60 @@ pub struct Mesh {
     pub control: Option<Proc>,
     pub xds_addr: SocketAddr,
     pub procs: Vec<Proc>,
+    control_args: Vec<String>,
 }
 
 impl Mesh {
     /// Writes `files` (name, YAML) into a fresh config dir and starts mesh-control on it.
     pub async fn start(files: &[(&str, &str)]) -> Mesh {
+        Mesh::start_with(files, &[]).await
+    }
+
+    /// Like [`Mesh::start`], with more arguments for `mesh-control serve`.
+    pub async fn start_with(files: &[(&str, &str)], control_args: &[&str]) -> Mesh {
         let config = tempfile::tempdir().unwrap();
         for (name, yaml) in files {
             std::fs::write(config.path().join(name), yaml).unwrap();
         }
-        let logs = tempfile::tempdir().unwrap();
-        let control =
-            start_control(config.path(), logs.path(), "127.0.0.1:0".parse().unwrap()).await;
-        let xds_addr = control.addr();
-        Mesh {
+        let mut mesh = Mesh {
             config,
-            logs,
-            control: Some(control),
-            xds_addr,
+            logs: tempfile::tempdir().unwrap(),
+            control: None,
+            xds_addr: "127.0.0.1:0".parse().unwrap(),
             procs: Vec::new(),
-        }
+            control_args: control_args.iter().map(|a| a.to_string()).collect(),
+        };
+        let control = mesh.spawn_control().await;
+        mesh.xds_addr = control.addr();
+        mesh.control = Some(control);
+        mesh
+    }
+
+    /// The CA's state dir (its root key and certificate).
+    pub fn state_dir(&self) -> PathBuf {
+        self.logs.path().join("mesh-control-state")
+    }
+
+    async fn spawn_control(&self) -> Proc {
+        let config = self.config.path().to_str().unwrap().to_string();
+        let state = self.state_dir().to_str().unwrap().to_string();
+        let addr = self.xds_addr.to_string();
+        let mut args = vec![
+            "control",
+            "serve",
+            "--config",
+            &config,
+            "--xds-addr",
+            &addr,
+            "--tls-addr",
+            "127.0.0.1:0",
+            "--state-dir",
+            &state,
+        ];
+        args.extend(self.control_args.iter().map(String::as_str));
+        Proc::spawn("mesh-control", demo_cmd(&args), self.logs.path())
+            .await
+            .unwrap()
     }
 
     /// Replaces (or adds) a config file.
@@ -96,11 +131,10 @@ impl Mesh {
             .await;
     }
 
-    /// Starts mesh-control again on the same address.
+    /// Starts mesh-control again on the same address and state dir.
     pub async fn restart_control(&mut self) {
         assert!(self.control.is_none(), "mesh-control is still running");
-        self.control =
-            Some(start_control(self.config.path(), self.logs.path(), self.xds_addr).await);
+        self.control = Some(self.spawn_control().await);
     }
 
     /// What mesh-control has logged so far.
@@ -117,13 +151,26 @@ impl Mesh {
         Bootstrap::insecure(self.xds_addr.to_string(), node_id)
     }
 
-    /// Starts a meshed serviceB replica that registers as `register`.
+    /// Starts a meshed serviceB replica that registers as `register`, with the identity of
+    /// join token `dev-serviceb` (demo/serviceb).
     pub async fn start_service_b(&mut self, replica: &str, register: &str) -> SocketAddr {
+        self.start_service_b_as(replica, register, "dev-serviceb")
+            .await
+    }
+
+    /// Starts a meshed serviceB replica with the identity that join `token` proves.
+    pub async fn start_service_b_as(
+        &mut self,
+        replica: &str,
+        register: &str,
+        token: &str,
+    ) -> SocketAddr {
         let mut cmd = demo_cmd(&["service-b", "--replica", replica, "--register", register]);
         cmd.env(
             "GRPC_XDS_BOOTSTRAP_CONFIG",
             self.bootstrap(replica).to_json_pretty(),
-        );
+        )
+        .env(JOIN_TOKEN_ENV, token);
         let proc = Proc::spawn(replica, cmd, self.logs.path()).await.unwrap();
         let addr = proc.addr();
         self.procs.push(proc);
@@ -140,27 +187,35 @@ impl Mesh {
         self.procs.remove(i).kill().await;
     }
 
-    /// A gRPC client of `target` through a MeshChannel of this test process.
-    pub fn client(&self, target: &str) -> BClient<MeshChannel> {
+    /// The identity join `token` proves, from this mesh's CA.
+    pub async fn identity(&self, token: &str) -> Identity {
+        Identity::builder()
+            .bootstrap(&self.bootstrap("test-client"))
+            .token(token)
+            .start()
+            .await
+            .unwrap()
+    }
+
+    /// A gRPC client of `target` through a MeshChannel of this test process, as demo/servicea
+    /// (join token `dev-servicea`).
+    pub async fn client(&self, target: &str) -> BClient<MeshChannel> {
+        let identity = self.identity("dev-servicea").await;
+        self.client_with(target, Some(identity))
+    }
+
+    /// A gRPC client of `target` with the given identity, or none.
+    pub fn client_with(&self, target: &str, identity: Option<Identity>) -> BClient<MeshChannel> {
         let xds = XdsClient::builder()
             .bootstrap(self.bootstrap("test-client"))
             .build()
             .unwrap();
-        BClient::new(MeshChannel::new(&xds, target).unwrap())
+        let mut builder = MeshChannel::builder();
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
+        }
+        BClient::new(builder.channel(&xds, target).unwrap())
     }
-}
-
-async fn start_control(dir: &Path, logs: &Path, addr: SocketAddr) -> Proc {
-    let addr = addr.to_string();
-    let cmd = demo_cmd(&[
-        "control",
-        "serve",
-        "--config",
-        dir.to_str().unwrap(),
-        "--xds-addr",
-        &addr,
-    ]);
-    Proc::spawn("mesh-control", cmd, logs).await.unwrap()
 }
 
 /// Makes `n` calls and counts the answers by replica; failures are counted under `"error: ..."`.
@@ -209,7 +264,7 @@ pub async fn two_versions(v1: u32, v2: u32) -> (Mesh, BClient<MeshChannel>) {
         .await;
     mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
         .await;
-    let client = mesh.client("xds:///serviceb.demo:50051");
+    let client = mesh.client("xds:///serviceb.demo:50051").await;
     let serving: Vec<&str> = [("serviceb-v1", v1), ("serviceb-v2", v2)]
         .into_iter()
         .filter(|(_, weight)| *weight > 0)
@@ -235,10 +290,30 @@ pub async fn two_versions(v1: u32, v2: u32) -> (Mesh, BClient<MeshChannel>) {
     (mesh, client)
 }
 
-/// The demo's Services and a GRPCRoute that splits `serviceb` between v1 and v2.
+/// Join tokens for demo/servicea (`dev-servicea`), demo/serviceb (`dev-serviceb`) and
+/// demo/impostor (`dev-impostor`).
+pub const JOIN_TOKENS: &str = r#"apiVersion: mesh.dev/v1alpha1
+kind: JoinToken
+metadata: { name: servicea, namespace: demo }
+spec: { token: dev-servicea, serviceAccount: servicea }
+---
+apiVersion: mesh.dev/v1alpha1
+kind: JoinToken
+metadata: { name: serviceb, namespace: demo }
+spec: { token: dev-serviceb, serviceAccount: serviceb }
+---
+apiVersion: mesh.dev/v1alpha1
+kind: JoinToken
+metadata: { name: impostor, namespace: demo }
+spec: { token: dev-impostor, serviceAccount: impostor }
+"#;
+
+/// The demo's Services and a GRPCRoute that splits `serviceb` between v1 and v2 (no
+/// TLSPolicy: the Services are PERMISSIVE and clients speak mTLS).
 pub fn split_config(v1: u32, v2: u32) -> String {
     format!(
-        r#"apiVersion: v1
+        r#"{JOIN_TOKENS}---
+apiVersion: v1
 kind: Service
 metadata: {{ name: serviceb, namespace: demo }}
 spec:

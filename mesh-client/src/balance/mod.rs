@@ -14,7 +14,7 @@ mod ewma;
 
 use std::sync::Arc;
 
-use mesh_core::model::UpstreamProtocol;
+use mesh_core::model::{UpstreamProtocol, UpstreamTls};
 use rand::Rng;
 use tokio::time::Instant;
 
@@ -23,11 +23,13 @@ use crate::Error;
 pub(crate) use endpoint::{Endpoint, InFlight};
 pub(crate) use ewma::DEFAULT_DECAY;
 
-/// A cluster as requests see it: its name, protocol and usable endpoints.
+/// A cluster as requests see it: its name, protocol, transport security and usable endpoints.
 #[derive(Debug)]
 pub(crate) struct Balancer {
     cluster: Arc<str>,
     protocol: UpstreamProtocol,
+    /// mTLS to the endpoints, or `None` for plaintext.
+    tls: Option<UpstreamTls>,
     /// `None` when the control service says the cluster does not exist.
     endpoints: Option<Box<[Arc<Endpoint>]>>,
 }
@@ -42,8 +44,14 @@ impl Balancer {
         Self {
             cluster: cluster.into(),
             protocol,
+            tls: None,
             endpoints: Some(endpoints.into_iter().collect()),
         }
+    }
+
+    /// The same cluster, reached over mTLS if `tls` says so.
+    pub(crate) fn with_tls(self, tls: Option<UpstreamTls>) -> Self {
+        Self { tls, ..self }
     }
 
     /// A cluster the control service says does not exist: every pick fails.
@@ -51,6 +59,7 @@ impl Balancer {
         Self {
             cluster: cluster.into(),
             protocol: UpstreamProtocol::default(),
+            tls: None,
             endpoints: None,
         }
     }
@@ -69,6 +78,11 @@ impl Balancer {
     /// The HTTP version the cluster's endpoints speak.
     pub(crate) fn protocol(&self) -> UpstreamProtocol {
         self.protocol
+    }
+
+    /// mTLS to the endpoints, or `None` for plaintext.
+    pub(crate) fn tls(&self) -> Option<&UpstreamTls> {
+        self.tls.as_ref()
     }
 
     /// The usable endpoints (none for a missing cluster).

@@ -155,7 +155,7 @@ impl TableBuilder {
                 endpoint
             })
             .collect::<Vec<_>>();
-        Balancer::new(name, cluster.protocol, usable)
+        Balancer::new(name, cluster.protocol, usable).with_tls(cluster.tls.clone())
     }
 }
 

@@ -1,8 +1,10 @@
-//! Test support: a fake ADS server holding a world of resources, and loopback HTTP servers.
+//! Test support: a fake ADS server holding a world of resources, a test CA, and loopback HTTP
+//! servers (plaintext and mTLS).
 
 #![allow(dead_code, unreachable_pub)]
 
 pub mod ads;
+pub mod certs;
 pub mod model;
 pub mod server;
 

@@ -21,6 +21,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use super::*;
 use crate::config::MeshConfig;
+use crate::snapshot::BuildSettings;
 use crate::snapshot::tests::{CLUSTER_B, one_service};
 
 /// Long enough for a loaded 2-core machine; only reached when a test fails.
@@ -41,7 +42,7 @@ async fn start() -> Harness {
     let initial = Snapshot::build(
         &one_service(),
         &registry.current(),
-        crate::snapshot::EmptyAssignments::Send,
+        &BuildSettings::default(),
     );
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial));
     tokio::spawn(crate::snapshot::publish(
@@ -49,6 +50,7 @@ async fn start() -> Harness {
         registry.subscribe(),
         snapshots_tx,
         std::time::Duration::ZERO,
+        BuildSettings::default().trust_domain,
     ));
     let clients = ClientRegistry::new();
     let server = AdsServer::new(snapshots, registry, clients.clone());
@@ -367,4 +369,38 @@ async fn delta_is_unimplemented_with_a_reason() {
     let status = ads.delta_aggregated_resources(requests).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert!(status.message().contains("state-of-the-world"), "{status}");
+}
+
+#[tokio::test]
+async fn a_change_of_mtls_mode_is_pushed_to_a_subscribed_server() {
+    use mesh_core::model::InboundTls;
+    fn inbound_tls(response: &DiscoveryResponse) -> InboundTls {
+        let proto = Listener::decode(response.resources[0].value.as_slice()).unwrap();
+        match mesh_core::xds::decode::listener(&proto).unwrap() {
+            mesh_core::model::Listener::Server(l) => l.tls,
+            other => panic!("not a server listener: {other:?}"),
+        }
+    }
+
+    let harness = start().await;
+    let mut server = harness.connect(node("server")).await;
+    // The static endpoint of serviceb, which is permissive by default.
+    let name = format!("{}10.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX);
+    server.send(type_url::LISTENER, &[&name], None).await;
+    let first = server.recv().await;
+    assert_eq!(inbound_tls(&first), InboundTls::Permissive);
+    server
+        .send(type_url::LISTENER, &[&name], Some(&first))
+        .await;
+
+    harness.config.send_modify(|config| {
+        let config = Arc::make_mut(config);
+        for service in config.services.values_mut() {
+            service.tls.mode = crate::config::TlsMode::Strict;
+        }
+    });
+    let pushed = server.recv().await;
+    assert_eq!(pushed.type_url, type_url::LISTENER);
+    assert_eq!(listener_names(&pushed), [name]);
+    assert_eq!(inbound_tls(&pushed), InboundTls::Strict);
 }

@@ -1,8 +1,10 @@
 //! Mesh configuration: Kubernetes-style YAML in, a validated [`MeshConfig`] out.
 //!
 //! The config is a directory of YAML files holding Kubernetes objects: `Service`s (the services
-//! and ports clients dial), `EndpointSlice`s (static addresses), and Gateway API `HTTPRoute`s
-//! and `GRPCRoute`s attached to Services (the GAMMA mesh pattern) that decide where requests go.
+//! and ports clients dial), `EndpointSlice`s (static addresses), Gateway API `HTTPRoute`s
+//! and `GRPCRoute`s attached to Services (the GAMMA mesh pattern) that decide where requests go,
+//! and two kinds of our own API group `mesh.dev/v1alpha1`: `JoinToken`s (credentials the CA
+//! accepts) and `TLSPolicy`s (the mTLS mode of Services).
 //! [`defaults/demo.yaml`](EMBEDDED_DEFAULT_YAML) shows the format with comments.
 //!
 //! Loading goes in three steps, each its own module:
@@ -27,6 +29,7 @@ mod watch;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use kinds::meta::{NameRule, check_name};
 pub use model::{
     MeshConfig, PortConfig, ServiceConfig, ServiceRef, ServiceTls, TlsMode, WorkloadIdentity,
 };

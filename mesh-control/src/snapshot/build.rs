@@ -1,17 +1,18 @@
 //! Building a snapshot: one Service port becomes Listeners, a RouteConfiguration, a Cluster
-//! and a ClusterLoadAssignment (see [`crate::names`]).
+//! and a ClusterLoadAssignment (see [`crate::names`]). The Cluster speaks mTLS unless the
+//! Service's mode is `Disable`, and its endpoints' addresses take the Service's inbound mode.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use mesh_core::model::{
-    self, ClientListener, Endpoint, HealthStatus, PathMatch, Route, RouteAction, RouteConfig,
-    RouteMatch, RouteSource, ServerListener, VirtualHost,
+    self, ClientListener, Endpoint, HealthStatus, RouteConfig, RouteSource, StringMatch,
+    UpstreamTls, VirtualHost,
 };
-use mesh_core::xds::{encode, type_url};
+use mesh_core::xds::encode;
+use spiffe::TrustDomain;
 
 use super::{Resource, Resources, Snapshot};
-use crate::config::{MeshConfig, ServiceRef};
+use crate::config::{MeshConfig, ServiceConfig, ServiceRef, TlsMode};
 use crate::names::{cluster_name, listener_names};
 use crate::registry::RegisteredEndpoints;
 
@@ -27,25 +28,58 @@ pub enum EmptyAssignments {
     Withhold,
 }
 
+/// The trust domain of the mesh when none is given.
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+
+/// How a snapshot is built, besides the config and the registrations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildSettings {
+    /// The trust domain of the SPIFFE IDs that clients expect of servers
+    /// (`spiffe://<trust domain>/ns/<ns>/sa/<sa>`).
+    pub trust_domain: TrustDomain,
+    /// What to do with clusters that have no endpoint.
+    pub empty: EmptyAssignments,
+}
+
+impl BuildSettings {
+    /// Settings for `trust_domain`, sending every cluster's assignment.
+    pub fn new(trust_domain: TrustDomain) -> Self {
+        Self {
+            trust_domain,
+            empty: EmptyAssignments::Send,
+        }
+    }
+}
+
+impl Default for BuildSettings {
+    /// [`DEFAULT_TRUST_DOMAIN`], sending every cluster's assignment.
+    fn default() -> Self {
+        Self::new(TrustDomain::new(DEFAULT_TRUST_DOMAIN).expect("a valid trust domain"))
+    }
+}
+
 impl Snapshot {
     /// Builds version 1 of the snapshot for `config` plus the self-registered endpoints.
     ///
     /// Registrations whose service name is no Listener name of any Service port are left out.
     /// With [`EmptyAssignments::Withhold`], clusters without any endpoint get no
-    /// ClusterLoadAssignment at all (see [`EmptyAssignments`]).
+    /// ClusterLoadAssignment at all (see [`EmptyAssignments`]). Every endpoint address gets
+    /// the inbound mTLS mode of its Services (see [`Snapshot::server_listener`]).
     /// Linear in the number of ports, routes and endpoints.
     pub fn build(
         config: &MeshConfig,
         registered: &RegisteredEndpoints,
-        empty: EmptyAssignments,
+        settings: &BuildSettings,
     ) -> Snapshot {
         let mut snapshot = Snapshot::default();
         let [listeners, routes, clusters, assignments] = &mut snapshot.resources;
-        // Listener name -> the endpoints of the port it names.
+        // Listener name -> the cluster of the port it names.
         let mut aliases: HashMap<String, String> = HashMap::new();
-        let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+        // Cluster -> its Service's mTLS mode and its endpoints.
+        let mut endpoints: HashMap<String, (TlsMode, Vec<Endpoint>)> = HashMap::new();
 
         for service in config.services.values() {
+            let tls = upstream_tls(service, &settings.trust_domain);
             for (index, port) in service.ports.iter().enumerate() {
                 let cluster = cluster_name(&service.service, port.port);
                 let names = listener_names(&service.service, port.port, index == 0);
@@ -71,19 +105,19 @@ impl Snapshot {
                     eds_service_name: cluster.clone(),
                     lb_policy: model::LbPolicy::default(),
                     protocol: port.protocol,
-                    tls: None,
+                    tls: tls.clone(),
                 };
                 insert(
                     clusters,
                     &cluster,
                     encode::to_any(&encode::cluster(&model_cluster)),
                 );
-                endpoints.insert(cluster, port.endpoints.clone());
+                endpoints.insert(cluster, (service.tls.mode, port.endpoints.clone()));
             }
         }
 
         for (service, address) in registered.iter() {
-            let Some(list) = aliases.get(service).and_then(|c| endpoints.get_mut(c)) else {
+            let Some((_, list)) = aliases.get(service).and_then(|c| endpoints.get_mut(c)) else {
                 continue;
             };
             list.push(Endpoint {
@@ -93,8 +127,11 @@ impl Snapshot {
             });
         }
 
-        for (cluster, mut list) in endpoints {
-            if list.is_empty() && empty == EmptyAssignments::Withhold {
+        for (cluster, (mode, mut list)) in endpoints {
+            for endpoint in &list {
+                snapshot.inbound.add(endpoint.address, mode);
+            }
+            if list.is_empty() && settings.empty == EmptyAssignments::Withhold {
                 continue;
             }
             // One entry per address (a static one wins over a registered one), in a stable order.
@@ -111,37 +148,28 @@ impl Snapshot {
     }
 }
 
-/// The inbound Listener for a name of the form
-/// `grpc/server?xds.resource.listening_address=IP:PORT` (gRFC A36), or `None` for any other
-/// name. Its routes serve every request locally.
-pub fn server_listener(name: &str) -> Option<Resource> {
-    let address = name
-        .strip_prefix(type_url::SERVER_LISTENER_PREFIX)?
-        .parse()
-        .ok()?;
-    let inbound = RouteConfig {
-        name: "inbound".into(),
-        virtual_hosts: vec![VirtualHost {
-            name: "inbound".into(),
-            domains: vec!["*".into()],
-            routes: vec![Route {
-                name: "local".into(),
-                matcher: RouteMatch {
-                    path: PathMatch::Prefix(String::new()),
-                    case_sensitive: true,
-                    headers: Vec::new(),
-                },
-                action: RouteAction::NonForwarding,
-            }],
-        }],
+/// mTLS to a Service's endpoints unless its mode is `Disable`: the servers must prove one of
+/// its service accounts, or any of its namespace when none is listed.
+fn upstream_tls(service: &ServiceConfig, trust_domain: &TrustDomain) -> Option<UpstreamTls> {
+    if service.tls.mode == TlsMode::Disable {
+        return None;
+    }
+    let prefix = format!(
+        "{}/ns/{}/sa/",
+        trust_domain.id_string(),
+        service.service.namespace
+    );
+    let peer_ids = if service.tls.service_accounts.is_empty() {
+        vec![StringMatch::Prefix(prefix)]
+    } else {
+        service
+            .tls
+            .service_accounts
+            .iter()
+            .map(|account| StringMatch::Exact(format!("{prefix}{account}")))
+            .collect()
     };
-    let listener = model::Listener::Server(ServerListener {
-        name: name.to_string(),
-        address,
-        routes: RouteSource::Inline(Arc::new(inbound)),
-        tls: model::InboundTls::Plaintext,
-    });
-    Some(Resource::new(encode::to_any(&encode::listener(&listener))))
+    Some(UpstreamTls { peer_ids })
 }
 
 fn client_listener(name: &str, route_config: &str) -> Resource {

@@ -8,9 +8,11 @@
 //! self-registered endpoints ([`build`](Snapshot::build)) and published on a `watch` channel
 //! by [`publish`], which numbers them: the version goes up on every change of content.
 //! Server-side listeners (gRFC A36) are not in the maps: any meshed server may ask for the
-//! one of its own address, so they are made on demand ([`server_listener`]).
+//! one of its own address, so they are made on demand ([`Snapshot::server_listener`]) from
+//! the inbound mTLS mode of each endpoint address, which the snapshot keeps.
 
 mod build;
+mod inbound;
 mod publish;
 
 use std::borrow::Cow;
@@ -20,7 +22,9 @@ use std::hash::{DefaultHasher, Hasher};
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::xds::type_url;
 
-pub use build::{EmptyAssignments, server_listener};
+use inbound::InboundModes;
+
+pub use build::{BuildSettings, DEFAULT_TRUST_DOMAIN, EmptyAssignments};
 pub use publish::publish;
 
 /// One encoded resource and the hash of its encoding.
@@ -62,6 +66,8 @@ pub struct Snapshot {
     version: u64,
     /// Indexed like [`TYPES`].
     resources: [Resources; 4],
+    /// The inbound mTLS mode of each endpoint address, for server listeners.
+    inbound: InboundModes,
 }
 
 impl Default for Snapshot {
@@ -69,6 +75,7 @@ impl Default for Snapshot {
         Self {
             version: 1,
             resources: Default::default(),
+            inbound: InboundModes::default(),
         }
     }
 }
@@ -84,9 +91,10 @@ impl Snapshot {
         Self { version, ..self }
     }
 
-    /// Whether `other` holds exactly the same resources, whatever the versions.
+    /// Whether `other` holds exactly the same resources (server listeners included),
+    /// whatever the versions.
     pub fn same_content(&self, other: &Snapshot) -> bool {
-        self.resources == other.resources
+        self.resources == other.resources && self.inbound == other.inbound
     }
 
     /// Every resource of a type (one of [`type_url`]'s four), or `None` for another type.
@@ -101,7 +109,7 @@ impl Snapshot {
             return Some(Cow::Borrowed(found));
         }
         if type_url == type_url::LISTENER {
-            return server_listener(name).map(Cow::Owned);
+            return self.server_listener(name).map(Cow::Owned);
         }
         None
     }

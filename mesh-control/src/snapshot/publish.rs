@@ -6,12 +6,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{EmptyAssignments, Snapshot};
+use spiffe::TrustDomain;
+
+use super::{BuildSettings, EmptyAssignments, Snapshot};
 use crate::config::MeshConfig;
 use crate::registry::RegisteredEndpoints;
 
 /// Rebuilds the snapshot on every change of `config` or `registered` and sends it on
 /// `snapshots` when its content differs from the current one, with the next version.
+/// Clients expect servers to prove identities of `trust_domain`.
 ///
 /// For the first `warm_up` after it starts, clusters without endpoints are withheld from EDS
 /// ([`EmptyAssignments::Withhold`]): after a restart of mesh-control, clients reconnect and
@@ -25,6 +28,7 @@ pub async fn publish(
     mut registered: watch::Receiver<RegisteredEndpoints>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     warm_up: Duration,
+    trust_domain: TrustDomain,
 ) {
     let warm_until = Instant::now() + warm_up;
     let mut warming = !warm_up.is_zero();
@@ -51,12 +55,15 @@ pub async fn publish(
         }
         let current_config = Arc::clone(&config.borrow_and_update());
         let current_registered = registered.borrow_and_update().clone();
-        let empty = if warming {
-            EmptyAssignments::Withhold
-        } else {
-            EmptyAssignments::Send
+        let settings = BuildSettings {
+            trust_domain: trust_domain.clone(),
+            empty: if warming {
+                EmptyAssignments::Withhold
+            } else {
+                EmptyAssignments::Send
+            },
         };
-        let next = Snapshot::build(&current_config, &current_registered, empty);
+        let next = Snapshot::build(&current_config, &current_registered, &settings);
         snapshots.send_if_modified(|current| {
             if current.same_content(&next) {
                 return false;
@@ -89,6 +96,7 @@ mod tests {
             registry.subscribe(),
             tx,
             Duration::ZERO,
+            BuildSettings::default().trust_domain,
         ));
 
         config_tx.send_replace(Arc::new(one_service()));
@@ -121,6 +129,7 @@ mod tests {
             registry.subscribe(),
             tx,
             Duration::from_secs(10),
+            BuildSettings::default().trust_domain,
         ));
 
         config_tx.send_modify(|_| {});

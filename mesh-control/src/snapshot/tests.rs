@@ -10,15 +10,16 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     HttpConnectionManager, http_connection_manager::RouteSpecifier,
 };
 use mesh_core::model::{
-    Endpoint, HealthStatus, PathMatch, Route, RouteAction, RouteMatch, UpstreamProtocol,
-    WeightedCluster,
+    Endpoint, HealthStatus, InboundTls, PathMatch, Route, RouteAction, RouteMatch, StringMatch,
+    UpstreamProtocol, UpstreamTls, WeightedCluster,
 };
 use mesh_core::registration::Registration;
 use mesh_core::xds::type_url;
 use prost::Message;
+use spiffe::TrustDomain;
 
 use super::*;
-use crate::config::{MeshConfig, PortConfig, ServiceConfig, ServiceRef};
+use crate::config::{MeshConfig, PortConfig, ServiceConfig, ServiceRef, ServiceTls, TlsMode};
 use crate::registry::RegisteredEndpoints;
 
 /// The cluster of `serviceb.demo` port 50051.
@@ -97,7 +98,7 @@ fn listeners_for_every_name_of_every_port() {
     let snapshot = Snapshot::build(
         &one_service(),
         &RegisteredEndpoints::default(),
-        EmptyAssignments::Send,
+        &BuildSettings::default(),
     );
     let listeners = snapshot.resources(type_url::LISTENER).unwrap();
     // Six names for the default port, three for the other.
@@ -120,7 +121,7 @@ fn route_config_domains_are_the_listener_names() {
     let snapshot = Snapshot::build(
         &one_service(),
         &RegisteredEndpoints::default(),
-        EmptyAssignments::Send,
+        &BuildSettings::default(),
     );
     let rc: RouteConfiguration = decode(&snapshot, type_url::ROUTE_CONFIGURATION, CLUSTER_B);
     let domains = &rc.virtual_hosts[0].domains;
@@ -135,7 +136,7 @@ fn cluster_and_static_endpoints() {
     let snapshot = Snapshot::build(
         &one_service(),
         &RegisteredEndpoints::default(),
-        EmptyAssignments::Send,
+        &BuildSettings::default(),
     );
     assert_eq!(snapshot.resources(type_url::CLUSTER).unwrap().len(), 2);
     let c: Cluster = decode(&snapshot, type_url::CLUSTER, CLUSTER_B);
@@ -159,7 +160,7 @@ fn registered_endpoints_join_through_any_listener_name() {
         ("serviceb.demo:50051", "10.0.0.1:50051"), // same as the static one
         ("unknown:1", "127.0.0.1:3"),
     ]);
-    let snapshot = Snapshot::build(&one_service(), &registered, EmptyAssignments::Send);
+    let snapshot = Snapshot::build(&one_service(), &registered, &BuildSettings::default());
     let cla: ClusterLoadAssignment =
         decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
     let got = addresses(&cla);
@@ -176,26 +177,34 @@ fn server_listeners_are_made_on_demand() {
     let snapshot = Snapshot::build(
         &MeshConfig::default(),
         &RegisteredEndpoints::default(),
-        EmptyAssignments::Send,
+        &BuildSettings::default(),
     );
     let name = format!("{}[::1]:50051", type_url::SERVER_LISTENER_PREFIX);
     let l: Listener = decode(&snapshot, type_url::LISTENER, &name);
     assert_eq!(l.name, name);
     assert!(l.default_filter_chain.is_some());
-    assert!(server_listener(type_url::SERVER_LISTENER_PREFIX).is_none());
-    assert!(server_listener("grpc/server?xds.resource.listening_address=nope").is_none());
+    assert!(
+        snapshot
+            .server_listener(type_url::SERVER_LISTENER_PREFIX)
+            .is_none()
+    );
+    assert!(
+        snapshot
+            .server_listener("grpc/server?xds.resource.listening_address=nope")
+            .is_none()
+    );
 }
 
 #[test]
 fn same_input_same_content() {
     let registered = registered(&[("serviceb:50051", "127.0.0.1:1")]);
-    let a = Snapshot::build(&one_service(), &registered, EmptyAssignments::Send);
-    let b = Snapshot::build(&one_service(), &registered, EmptyAssignments::Send).with_version(7);
+    let a = Snapshot::build(&one_service(), &registered, &BuildSettings::default());
+    let b = Snapshot::build(&one_service(), &registered, &BuildSettings::default()).with_version(7);
     assert!(a.same_content(&b));
     assert!(!a.same_content(&Snapshot::build(
         &one_service(),
         &RegisteredEndpoints::default(),
-        EmptyAssignments::Send
+        &BuildSettings::default()
     )));
 }
 
@@ -204,7 +213,11 @@ fn withheld_empty_assignments_are_left_out() {
     // Port 50051 has a static endpoint, port 8080 has none.
     let empty_port = crate::names::cluster_name(&ServiceRef::new("demo", "serviceb"), 8080);
     let none = RegisteredEndpoints::default();
-    let withheld = Snapshot::build(&one_service(), &none, EmptyAssignments::Withhold);
+    let settings = BuildSettings {
+        empty: EmptyAssignments::Withhold,
+        ..BuildSettings::default()
+    };
+    let withheld = Snapshot::build(&one_service(), &none, &settings);
     assert!(
         withheld
             .get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port)
@@ -216,7 +229,7 @@ fn withheld_empty_assignments_are_left_out() {
             .get(type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B)
             .is_some()
     );
-    let sent = Snapshot::build(&one_service(), &none, EmptyAssignments::Send);
+    let sent = Snapshot::build(&one_service(), &none, &BuildSettings::default());
     assert!(
         sent.get(type_url::CLUSTER_LOAD_ASSIGNMENT, &empty_port)
             .is_some()
@@ -233,8 +246,125 @@ fn ten_thousand_registered_endpoints() {
             address: format!("10.1.{hi}.{lo}:50051").parse().unwrap(),
         });
     }
-    let snapshot = Snapshot::build(&one_service(), &endpoints, EmptyAssignments::Send);
+    let snapshot = Snapshot::build(&one_service(), &endpoints, &BuildSettings::default());
     let cla: ClusterLoadAssignment =
         decode(&snapshot, type_url::CLUSTER_LOAD_ASSIGNMENT, CLUSTER_B);
     assert_eq!(cla.endpoints[0].lb_endpoints.len(), 10_001);
+}
+
+/// [`one_service`] with the given mTLS settings.
+pub(crate) fn with_tls(mode: TlsMode, service_accounts: &[&str]) -> MeshConfig {
+    let mut config = one_service();
+    for service in config.services.values_mut() {
+        service.tls = ServiceTls {
+            mode,
+            service_accounts: service_accounts.iter().map(|a| a.to_string()).collect(),
+        };
+    }
+    config
+}
+
+fn cluster_tls(config: &MeshConfig, settings: &BuildSettings) -> Option<UpstreamTls> {
+    let snapshot = Snapshot::build(config, &RegisteredEndpoints::default(), settings);
+    let proto: Cluster = decode(&snapshot, type_url::CLUSTER, CLUSTER_B);
+    mesh_core::xds::decode::cluster(&proto).unwrap().tls
+}
+
+#[test]
+fn clusters_speak_mtls_unless_disabled() {
+    let defaults = BuildSettings::default();
+    let any_of_the_namespace = UpstreamTls {
+        peer_ids: vec![StringMatch::Prefix(
+            "spiffe://cluster.local/ns/demo/sa/".into(),
+        )],
+    };
+    assert_eq!(
+        cluster_tls(&with_tls(TlsMode::Permissive, &[]), &defaults),
+        Some(any_of_the_namespace.clone())
+    );
+    assert_eq!(
+        cluster_tls(&with_tls(TlsMode::Strict, &[]), &defaults),
+        Some(any_of_the_namespace)
+    );
+    assert_eq!(
+        cluster_tls(&with_tls(TlsMode::Disable, &["b"]), &defaults),
+        None
+    );
+}
+
+#[test]
+fn listed_service_accounts_are_the_only_identities_accepted() {
+    let settings = BuildSettings::new(TrustDomain::new("example.org").unwrap());
+    let got = cluster_tls(&with_tls(TlsMode::Strict, &["b1", "b2"]), &settings);
+    assert_eq!(
+        got.unwrap().peer_ids,
+        [
+            StringMatch::Exact("spiffe://example.org/ns/demo/sa/b1".into()),
+            StringMatch::Exact("spiffe://example.org/ns/demo/sa/b2".into()),
+        ]
+    );
+}
+
+/// The mode of the server listener of `address` in `snapshot`.
+pub(crate) fn inbound_mode(snapshot: &Snapshot, address: &str) -> InboundTls {
+    let name = format!("{}{address}", type_url::SERVER_LISTENER_PREFIX);
+    let proto: Listener = decode(snapshot, type_url::LISTENER, &name);
+    match mesh_core::xds::decode::listener(&proto).unwrap() {
+        mesh_core::model::Listener::Server(l) => l.tls,
+        other => panic!("not a server listener: {other:?}"),
+    }
+}
+
+#[test]
+fn server_listeners_take_the_mode_of_their_services() {
+    let registered = registered(&[("serviceb.demo:50051", "127.0.0.1:7")]);
+    let cases = [
+        (TlsMode::Strict, InboundTls::Strict),
+        (TlsMode::Permissive, InboundTls::Permissive),
+        (TlsMode::Disable, InboundTls::Plaintext),
+    ];
+    for (mode, expected) in cases {
+        let snapshot =
+            Snapshot::build(&with_tls(mode, &[]), &registered, &BuildSettings::default());
+        assert_eq!(inbound_mode(&snapshot, "127.0.0.1:7"), expected, "{mode:?}");
+        // The static endpoint of the same Service.
+        assert_eq!(
+            inbound_mode(&snapshot, "10.0.0.1:50051"),
+            expected,
+            "{mode:?}"
+        );
+        // An address no Service has.
+        assert_eq!(
+            inbound_mode(&snapshot, "127.0.0.1:8"),
+            InboundTls::Permissive
+        );
+    }
+}
+
+#[test]
+fn an_address_serving_several_services_takes_the_strictest_mode() {
+    let mut config = with_tls(TlsMode::Disable, &[]);
+    let other = ServiceRef::new("demo", "servicec");
+    config.services.insert(
+        other.clone(),
+        ServiceConfig {
+            service: other,
+            ports: vec![port(9090, vec![])],
+            tls: ServiceTls {
+                mode: TlsMode::Strict,
+                service_accounts: vec![],
+            },
+        },
+    );
+    let registered = registered(&[
+        ("serviceb.demo:50051", "127.0.0.1:7"),
+        ("servicec.demo:9090", "127.0.0.1:7"),
+        ("serviceb.demo:50051", "127.0.0.1:8"),
+    ]);
+    let snapshot = Snapshot::build(&config, &registered, &BuildSettings::default());
+    assert_eq!(inbound_mode(&snapshot, "127.0.0.1:7"), InboundTls::Strict);
+    assert_eq!(
+        inbound_mode(&snapshot, "127.0.0.1:8"),
+        InboundTls::Plaintext
+    );
 }

@@ -6,6 +6,8 @@
 //! | `discovery.k8s.io/v1` | `EndpointSlice` | static addresses of a Service |
 //! | `gateway.networking.k8s.io/v1` | `HTTPRoute` | how HTTP requests to a Service are routed |
 //! | `gateway.networking.k8s.io/v1` | `GRPCRoute` | how gRPC calls to a Service are routed |
+//! | `mesh.dev/v1alpha1` | `JoinToken` | a credential the CA accepts, and the identity it proves |
+//! | `mesh.dev/v1alpha1` | `TLSPolicy` | the mTLS mode of a Service or of a whole namespace |
 //!
 //! A document is read twice: once loosely for its kind and name ([`meta::Header`]), then strictly
 //! as that kind, where an unknown field is an error so that a typo does not go unnoticed.
@@ -17,9 +19,11 @@
 pub(crate) mod endpoint_slice;
 pub(crate) mod grpc_route;
 pub(crate) mod http_route;
+pub(crate) mod join_token;
 pub(crate) mod meta;
 pub(crate) mod route;
 pub(crate) mod service;
+pub(crate) mod tls_policy;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,9 +37,11 @@ use super::source::Document;
 use endpoint_slice::EndpointSlice;
 use grpc_route::GrpcMatch;
 use http_route::HttpMatch;
+use join_token::JoinTokenSpec;
 use meta::{Header, NameRule, check_name};
 use route::RouteSpec;
 use service::ServiceSpec;
+use tls_policy::TlsPolicySpec;
 
 /// A kind of object the config understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,17 +54,27 @@ pub(crate) enum Kind {
     HttpRoute,
     /// `gateway.networking.k8s.io/v1` `GRPCRoute`.
     GrpcRoute,
+    /// `mesh.dev/v1alpha1` `JoinToken`.
+    JoinToken,
+    /// `mesh.dev/v1alpha1` `TLSPolicy`.
+    TlsPolicy,
 }
 
-const KINDS: [(Kind, &str, &str); 4] = [
+/// Our own API group and version, for what Kubernetes and Gateway API have no kind for.
+const MESH_API_VERSION: &str = "mesh.dev/v1alpha1";
+
+const KINDS: [(Kind, &str, &str); 6] = [
     (Kind::Service, "v1", "Service"),
     (Kind::EndpointSlice, "discovery.k8s.io/v1", "EndpointSlice"),
     (Kind::HttpRoute, "gateway.networking.k8s.io/v1", "HTTPRoute"),
     (Kind::GrpcRoute, "gateway.networking.k8s.io/v1", "GRPCRoute"),
+    (Kind::JoinToken, MESH_API_VERSION, "JoinToken"),
+    (Kind::TlsPolicy, MESH_API_VERSION, "TLSPolicy"),
 ];
 
 const SUPPORTED: &str = "Service (v1), EndpointSlice (discovery.k8s.io/v1), \
-                         HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1)";
+                         HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1), \
+                         JoinToken and TLSPolicy (mesh.dev/v1alpha1)";
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -132,6 +148,10 @@ pub(crate) enum Body {
     HttpRoute(RouteSpec<HttpMatch>),
     /// A GRPCRoute's `spec`.
     GrpcRoute(RouteSpec<GrpcMatch>),
+    /// A JoinToken's `spec`.
+    JoinToken(JoinTokenSpec),
+    /// A TLSPolicy's `spec` (boxed: it is the largest by far).
+    TlsPolicy(Box<TlsPolicySpec>),
 }
 
 /// An object whose kind keeps its fields under `spec`.
@@ -299,6 +319,8 @@ fn parse_body(kind: Kind, text: &str) -> Result<Body, serde_saphyr::Error> {
         Kind::EndpointSlice => Body::EndpointSlice(read(text)?),
         Kind::HttpRoute => Body::HttpRoute(read::<WithSpec<_>>(text)?.spec),
         Kind::GrpcRoute => Body::GrpcRoute(read::<WithSpec<_>>(text)?.spec),
+        Kind::JoinToken => Body::JoinToken(read::<WithSpec<_>>(text)?.spec),
+        Kind::TlsPolicy => Body::TlsPolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
     })
 }
 

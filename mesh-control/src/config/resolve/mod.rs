@@ -1,8 +1,9 @@
 //! Resolution: the objects of a config, cross-checked and turned into a [`MeshConfig`].
 //!
 //! Services come first (they are what everything else refers to), then EndpointSlices add
-//! endpoints to Service ports, then HTTPRoutes and GRPCRoutes add routes. Every mistake is
-//! collected, none stops the others from being found.
+//! endpoints to Service ports, HTTPRoutes and GRPCRoutes add routes, and TLSPolicies set the
+//! Services' mTLS mode. JoinTokens stand apart: they become the CA's credentials. Every mistake
+//! is collected, none stops the others from being found.
 //!
 //! **Requests that no rule matches.** GEP-1426 (GAMMA) does not settle what happens to a request
 //! to a Service port that has routes attached but matches none of their rules. We choose the
@@ -16,9 +17,11 @@ mod catalog;
 mod endpoints;
 mod grpc_match;
 mod http_match;
+mod join_tokens;
 mod matching;
 mod refs;
 mod routes;
+mod tls_policies;
 
 use std::collections::BTreeMap;
 
@@ -50,7 +53,7 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
             }
             Some(Body::HttpRoute(spec)) => attached.add(object, spec, &catalog, errors),
             Some(Body::GrpcRoute(spec)) => attached.add(object, spec, &catalog, errors),
-            Some(Body::Service(_)) | None => {}
+            Some(Body::Service(_) | Body::JoinToken(_) | Body::TlsPolicy(_)) | None => {}
         }
     }
     let mut services = BTreeMap::new();
@@ -70,9 +73,10 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
             },
         );
     }
+    tls_policies::apply(&objects, &mut services, errors);
     MeshConfig {
         services,
-        join_tokens: Default::default(),
+        join_tokens: join_tokens::join_tokens(&objects, errors),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tests of whole loads: YAML text in, a config or errors out.
 
 mod errors;
+mod identity;
 mod resolved;
 
 use super::{ConfigErrors, MeshConfig, PortConfig, ServiceRef, load_documents};

@@ -4,7 +4,8 @@
 //! first entry of `load_balancing_policy` this client supports (gRFC A52), or else the legacy
 //! `lb_policy`. Our only balancer is P2C peak-EWMA, so `round_robin` (the fallback mesh-control
 //! lists for other gRPC clients, and the legacy default) also maps to it: over equal endpoints
-//! both spread load evenly, and P2C also steers away from slow ones.
+//! both spread load evenly, and P2C also steers away from slow ones. A TLS `transport_socket`
+//! means mTLS to the endpoints (see `tls`); without one, they are dialled in plaintext.
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
@@ -16,6 +17,7 @@ use prost::Message;
 
 use super::common::{config_source, unpack};
 use super::error::{Context, DecodeError};
+use super::tls;
 use crate::model::{self, LbPolicy, UpstreamProtocol};
 use crate::xds::encode::TypedStruct;
 use crate::xds::type_url;
@@ -57,12 +59,22 @@ pub fn cluster(proto: &Cluster) -> Result<model::Cluster, DecodeError> {
     } else {
         eds_config.service_name.clone()
     };
+    if !proto.transport_socket_matches.is_empty() {
+        return Err(ctx.error(
+            "transport_socket_matches",
+            "is not supported; use transport_socket",
+        ));
+    }
+    let tls = match &proto.transport_socket {
+        Some(socket) => Some(tls::upstream(ctx, "transport_socket", socket)?),
+        None => None,
+    };
     Ok(model::Cluster {
         name: proto.name.clone(),
         eds_service_name,
         lb_policy: lb_policy(ctx, proto)?,
         protocol: protocol(ctx, proto)?,
-        tls: None,
+        tls,
     })
 }
 

@@ -5,10 +5,11 @@ use envoy_types::pb::envoy::config::core::v3::{
     ConfigSource, Http2ProtocolOptions, TypedExtensionConfig, config_source::ConfigSourceSpecifier,
 };
 use envoy_types::pb::envoy::extensions::load_balancing_policies::round_robin::v3::RoundRobin;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig;
 
 use super::*;
-use crate::xds::decode::fixtures::{any, eds_cluster};
+use crate::xds::decode::fixtures::{any, eds_cluster, mtls_context, tls_socket};
 use crate::xds::encode;
 
 fn policies(configs: Vec<Any>) -> LoadBalancingPolicy {
@@ -165,4 +166,36 @@ fn protocol_options() {
             .field
             .starts_with("typed_extension_protocol_options")
     );
+}
+
+#[test]
+fn a_tls_transport_socket_means_mtls() {
+    let mut c = eds_cluster("c");
+    c.transport_socket = Some(tls_socket(&UpstreamTlsContext {
+        common_tls_context: Some(mtls_context(&["spiffe://td/ns/a/sa/b"])),
+        ..Default::default()
+    }));
+    let got = cluster(&c).unwrap();
+    assert_eq!(
+        got.tls,
+        Some(model::UpstreamTls {
+            peer_ids: vec![model::StringMatch::Exact("spiffe://td/ns/a/sa/b".into())],
+        })
+    );
+}
+
+#[test]
+fn tls_that_cannot_be_honoured_is_an_error() {
+    let mut c = eds_cluster("c");
+    c.transport_socket = Some(tls_socket(&UpstreamTlsContext::default()));
+    let err = cluster(&c).unwrap_err();
+    assert_eq!(
+        err.field,
+        "transport_socket.typed_config.common_tls_context"
+    );
+    assert!(err.to_string().starts_with("Cluster \"c\": "), "{err}");
+
+    let mut c = eds_cluster("c");
+    c.transport_socket_matches = vec![Default::default()];
+    assert_eq!(cluster(&c).unwrap_err().field, "transport_socket_matches");
 }

@@ -2,8 +2,8 @@
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::config::core::v3::{
-    Address, AggregatedConfigSource, ConfigSource, SocketAddress, address, config_source,
-    socket_address,
+    Address, AggregatedConfigSource, ConfigSource, SocketAddress, TransportSocket, address,
+    config_source, socket_address, transport_socket,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
@@ -17,8 +17,13 @@ use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier, http_filter,
 };
-use envoy_types::pb::google::protobuf::{Any, UInt32Value};
-use prost::Message;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateProviderPluginInstance, CertificateValidationContext, CommonTlsContext,
+    DownstreamTlsContext, SubjectAltNameMatcher, common_tls_context, subject_alt_name_matcher,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
+use envoy_types::pb::google::protobuf::{Any, BoolValue, UInt32Value};
+use prost::{Message, Name};
 
 use crate::xds::type_url;
 
@@ -152,4 +157,55 @@ pub(crate) fn endpoints(name: &str, addresses: &[&str]) -> ClusterLoadAssignment
         }],
         ..Default::default()
     }
+}
+
+/// A TLS transport socket holding `context` (an `UpstreamTlsContext` or
+/// `DownstreamTlsContext`).
+pub(crate) fn tls_socket<M: Message + Name>(context: &M) -> TransportSocket {
+    TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(any(
+            &M::type_url(),
+            context,
+        ))),
+    }
+}
+
+/// The smallest mTLS context: our certificate and the trust bundle from provider `p`, peers
+/// matched by `san_uris` (exact URI SANs).
+pub(crate) fn mtls_context(san_uris: &[&str]) -> CommonTlsContext {
+    let instance = CertificateProviderPluginInstance {
+        instance_name: "p".into(),
+        certificate_name: String::new(),
+    };
+    let san = |uri: &&str| SubjectAltNameMatcher {
+        san_type: subject_alt_name_matcher::SanType::Uri as i32,
+        matcher: Some(StringMatcher {
+            match_pattern: Some(string_matcher::MatchPattern::Exact(uri.to_string())),
+            ignore_case: false,
+        }),
+        oid: String::new(),
+    };
+    CommonTlsContext {
+        tls_certificate_provider_instance: Some(instance.clone()),
+        validation_context_type: Some(
+            common_tls_context::ValidationContextType::ValidationContext(
+                CertificateValidationContext {
+                    ca_certificate_provider_instance: Some(instance),
+                    match_typed_subject_alt_names: san_uris.iter().map(san).collect(),
+                    ..Default::default()
+                },
+            ),
+        ),
+        ..Default::default()
+    }
+}
+
+/// A server's mTLS socket: [`mtls_context`] with no SAN matcher, client certificate required.
+pub(crate) fn downstream_mtls() -> TransportSocket {
+    tls_socket(&DownstreamTlsContext {
+        common_tls_context: Some(mtls_context(&[])),
+        require_client_certificate: Some(BoolValue { value: true }),
+        ..Default::default()
+    })
 }

@@ -3,9 +3,14 @@
 //! A client listener (gRFC A27) is an `api_listener` holding an `HttpConnectionManager`. A server
 //! listener (gRFC A36) has an `address` and filter chains whose single network filter is an
 //! `HttpConnectionManager`; this client takes the `default_filter_chain`, or else the first
-//! chain (filter chain matching comes with mTLS). In both, the connection manager names the
-//! route table (RDS over this ADS stream, or inline) and lists the HTTP filters, of which the
-//! last must be the router and the others must be known or `is_optional`.
+//! chain. That chain's TLS transport socket makes the server strict (mTLS only); without one,
+//! another chain matching `transport_protocol: tls` with the same routes makes it permissive
+//! (mTLS and plaintext), and no such chain leaves it plaintext. Other filter chain matches are
+//! not used.
+//!
+//! In client and server listeners alike, the connection manager names the route table (RDS
+//! over this ADS stream, or inline) and lists the HTTP filters, of which the last must be the
+//! router and the others must be known or `is_optional`.
 
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener, filter};
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -15,8 +20,12 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use super::common::{config_source, socket_address, unpack};
 use super::error::{Context, DecodeError};
 use super::route::route_config_at;
-use crate::model::{self, ClientListener, RouteSource, ServerListener};
+use super::tls;
+use crate::model::{self, ClientListener, InboundTls, RouteSource, ServerListener};
 use crate::xds::type_url;
+
+/// The `filter_chain_match.transport_protocol` of connections that start a TLS handshake.
+const TLS_TRANSPORT_PROTOCOL: &str = "tls";
 
 /// Decodes a Listener resource.
 pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
@@ -38,6 +47,12 @@ pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
     if proto.address.is_none() {
         return Err(ctx.error("", "has neither api_listener (client) nor address (server)"));
     }
+    server_listener(ctx, proto)
+}
+
+/// A server listener: the default chain (or else the first) gives the routes; its transport
+/// socket makes it strict, and a TLS chain beside a plaintext one makes it permissive.
+fn server_listener(ctx: Context<'_>, proto: &Listener) -> Result<model::Listener, DecodeError> {
     let address = socket_address(ctx, "address", proto.address.as_ref())?;
     let (field, chain) = match (&proto.default_filter_chain, proto.filter_chains.first()) {
         (Some(chain), _) => ("default_filter_chain".to_string(), chain),
@@ -50,12 +65,50 @@ pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
         }
     };
     let routes = filter_chain(ctx, &field, chain)?;
+    let tls = if let Some(socket) = &chain.transport_socket {
+        tls::downstream(ctx, &format!("{field}.transport_socket"), socket)?;
+        InboundTls::Strict
+    } else if let Some((i, tls_chain)) = tls_chain(proto) {
+        let tls_field = format!("filter_chains[{i}]");
+        let Some(socket) = &tls_chain.transport_socket else {
+            return Err(ctx.error(
+                format!("{tls_field}.transport_socket"),
+                "is missing, but the chain matches TLS connections",
+            ));
+        };
+        tls::downstream(ctx, &format!("{tls_field}.transport_socket"), socket)?;
+        if filter_chain(ctx, &tls_field, tls_chain)? != routes {
+            return Err(ctx.error(
+                tls_field,
+                format!("serves other routes than {field}; give both the same route table"),
+            ));
+        }
+        InboundTls::Permissive
+    } else {
+        InboundTls::Plaintext
+    };
     Ok(model::Listener::Server(ServerListener {
         name: proto.name.clone(),
         address,
         routes,
-        tls: model::InboundTls::Plaintext,
+        tls,
     }))
+}
+
+/// The chain that matches TLS connections (`transport_protocol: tls`), other than the main
+/// chain (`filter_chains[0]` when there is no default chain).
+fn tls_chain(proto: &Listener) -> Option<(usize, &FilterChain)> {
+    let main_is_first = proto.default_filter_chain.is_none();
+    proto
+        .filter_chains
+        .iter()
+        .enumerate()
+        .skip(usize::from(main_is_first))
+        .find(|(_, c)| {
+            c.filter_chain_match
+                .as_ref()
+                .is_some_and(|m| m.transport_protocol == TLS_TRANSPORT_PROTOCOL)
+        })
 }
 
 /// A server filter chain must hold exactly one network filter: the connection manager.

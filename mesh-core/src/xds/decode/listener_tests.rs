@@ -1,9 +1,16 @@
-use envoy_types::pb::envoy::config::listener::v3::{ApiListener, Filter, FilterChain};
+use envoy_types::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
+use envoy_types::pb::envoy::config::listener::v3::{
+    ApiListener, Filter, FilterChain, FilterChainMatch,
+};
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::Rds;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
 
 use super::*;
-use crate::xds::decode::fixtures::{address, any, client_listener, hcm_rds, route_config, router};
+use crate::xds::decode::fixtures::{
+    address, any, client_listener, downstream_mtls, hcm_rds, route_config, router,
+};
 
 fn with_hcm(hcm: &HttpConnectionManager) -> Listener {
     Listener {
@@ -221,4 +228,89 @@ fn server_listener_errors() {
         ..Default::default()
     };
     assert!(listener(&neither).unwrap_err().reason.contains("neither"));
+}
+
+fn tls_chain(hcm: &HttpConnectionManager, socket: Option<TransportSocket>) -> FilterChain {
+    FilterChain {
+        filter_chain_match: Some(FilterChainMatch {
+            transport_protocol: "tls".into(),
+            ..Default::default()
+        }),
+        transport_socket: socket,
+        ..chain(hcm)
+    }
+}
+
+fn inbound_tls(proto: &Listener) -> Result<model::InboundTls, DecodeError> {
+    match listener(proto)? {
+        model::Listener::Server(l) => Ok(l.tls),
+        other => panic!("not a server listener: {other:?}"),
+    }
+}
+
+#[test]
+fn server_listener_tls_modes() {
+    let hcm = hcm_rds("rc");
+    let strict_default = FilterChain {
+        transport_socket: Some(downstream_mtls()),
+        ..chain(&hcm)
+    };
+    assert_eq!(
+        inbound_tls(&server(vec![], Some(strict_default))),
+        Ok(model::InboundTls::Strict)
+    );
+    // Only a TLS chain: plaintext connections match nothing.
+    assert_eq!(
+        inbound_tls(&server(
+            vec![tls_chain(&hcm, Some(downstream_mtls()))],
+            None
+        )),
+        Ok(model::InboundTls::Strict)
+    );
+    assert_eq!(
+        inbound_tls(&server(
+            vec![tls_chain(&hcm, Some(downstream_mtls()))],
+            Some(chain(&hcm))
+        )),
+        Ok(model::InboundTls::Permissive)
+    );
+    assert_eq!(
+        inbound_tls(&server(
+            vec![chain(&hcm), tls_chain(&hcm, Some(downstream_mtls()))],
+            None
+        )),
+        Ok(model::InboundTls::Permissive)
+    );
+    assert_eq!(
+        inbound_tls(&server(vec![chain(&hcm)], None)),
+        Ok(model::InboundTls::Plaintext)
+    );
+}
+
+#[test]
+fn server_listener_tls_errors() {
+    let hcm = hcm_rds("rc");
+    let err = inbound_tls(&server(vec![tls_chain(&hcm, None)], Some(chain(&hcm)))).unwrap_err();
+    assert_eq!(err.field, "filter_chains[0].transport_socket");
+
+    let other_routes = tls_chain(&hcm_rds("other"), Some(downstream_mtls()));
+    let err = inbound_tls(&server(vec![other_routes], Some(chain(&hcm)))).unwrap_err();
+    assert_eq!(err.field, "filter_chains[0]");
+    assert!(err.reason.contains("other routes"), "{err}");
+
+    let mut server_only_tls = downstream_mtls();
+    if let Some(transport_socket::ConfigType::TypedConfig(any)) = &mut server_only_tls.config_type {
+        let mut context = DownstreamTlsContext::decode(any.value.as_slice()).unwrap();
+        context.require_client_certificate = None;
+        any.value = context.encode_to_vec();
+    }
+    let strict_default = FilterChain {
+        transport_socket: Some(server_only_tls),
+        ..chain(&hcm)
+    };
+    let err = inbound_tls(&server(vec![], Some(strict_default))).unwrap_err();
+    assert_eq!(
+        err.field,
+        "default_filter_chain.transport_socket.typed_config.require_client_certificate"
+    );
 }

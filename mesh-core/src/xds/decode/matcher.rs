@@ -50,7 +50,7 @@ pub(crate) fn header(
 }
 
 /// Decodes a string matcher at `field`.
-fn string_match(
+pub(crate) fn string_match(
     ctx: Context<'_>,
     field: &str,
     proto: &StringMatcher,

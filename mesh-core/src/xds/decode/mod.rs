@@ -17,6 +17,7 @@ mod error;
 mod listener;
 mod matcher;
 mod route;
+mod tls;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -1,4 +1,5 @@
-//! Cluster: EDS over ADS, our balancer with a `round_robin` fallback, the upstream protocol.
+//! Cluster: EDS over ADS, our balancer with a `round_robin` fallback, the upstream protocol,
+//! and mTLS to the endpoints.
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::Struct;
 
-use super::{ads_config_source, to_any};
+use super::{ads_config_source, tls, to_any};
 use crate::model::{self, LbPolicy, UpstreamProtocol};
 use crate::xds::type_url;
 
@@ -65,6 +66,7 @@ pub fn cluster(cluster: &model::Cluster) -> Cluster {
         }),
         load_balancing_policy: Some(load_balancing_policy(cluster.lb_policy)),
         typed_extension_protocol_options: protocol_options,
+        transport_socket: cluster.tls.as_ref().map(|tls| tls::upstream(&tls.peer_ids)),
         ..Default::default()
     }
 }

@@ -1,23 +1,25 @@
 //! Listener: a client's `ApiListener` or a server's inbound listener (gRFC A36).
 
 use envoy_types::pb::envoy::config::listener::v3::{
-    ApiListener, Filter, FilterChain, Listener, filter,
+    ApiListener, Filter, FilterChain, FilterChainMatch, Listener, filter,
 };
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier, http_filter,
 };
 
-use super::{ads_config_source, route_config, socket_address, to_any};
-use crate::model::{self, RouteSource};
+use super::{ads_config_source, route_config, socket_address, tls, to_any};
+use crate::model::{self, InboundTls, RouteSource, ServerListener};
 
 /// The router, the terminal HTTP filter every gRPC client and server expects last.
 const ROUTER_FILTER: &str = "envoy.filters.http.router";
 /// The network filter that holds the HTTP connection manager in a server's filter chain.
 const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
+/// The `filter_chain_match.transport_protocol` of connections that start a TLS handshake.
+const TLS_TRANSPORT_PROTOCOL: &str = "tls";
 
-/// Encodes a Listener: an `ApiListener` for a client, an addressed listener with one default
-/// filter chain for a server.
+/// Encodes a Listener: an `ApiListener` for a client, an addressed listener with filter chains
+/// for a server.
 pub fn listener(listener: &model::Listener) -> Listener {
     match listener {
         model::Listener::Client(l) => Listener {
@@ -27,21 +29,45 @@ pub fn listener(listener: &model::Listener) -> Listener {
             }),
             ..Default::default()
         },
-        model::Listener::Server(l) => Listener {
-            name: l.name.clone(),
-            address: Some(socket_address(l.address)),
-            default_filter_chain: Some(FilterChain {
-                name: "default".into(),
-                filters: vec![Filter {
-                    name: HCM_FILTER.into(),
-                    config_type: Some(filter::ConfigType::TypedConfig(to_any(
-                        &http_connection_manager(&l.routes),
-                    ))),
-                }],
+        model::Listener::Server(l) => server_listener(l),
+    }
+}
+
+/// A server listener: a default filter chain (with TLS when strict), plus, when permissive,
+/// a TLS chain picked by `transport_protocol: tls`. gRPC servers, which do not tell TLS from
+/// plaintext, use the default chain.
+fn server_listener(l: &ServerListener) -> Listener {
+    let filters = vec![Filter {
+        name: HCM_FILTER.into(),
+        config_type: Some(filter::ConfigType::TypedConfig(to_any(
+            &http_connection_manager(&l.routes),
+        ))),
+    }];
+    let default_chain = FilterChain {
+        name: "default".into(),
+        filters: filters.clone(),
+        transport_socket: (l.tls == InboundTls::Strict).then(tls::downstream),
+        ..Default::default()
+    };
+    let mut filter_chains = Vec::new();
+    if l.tls == InboundTls::Permissive {
+        filter_chains.push(FilterChain {
+            name: "mtls".into(),
+            filter_chain_match: Some(FilterChainMatch {
+                transport_protocol: TLS_TRANSPORT_PROTOCOL.into(),
                 ..Default::default()
             }),
+            filters,
+            transport_socket: Some(tls::downstream()),
             ..Default::default()
-        },
+        });
+    }
+    Listener {
+        name: l.name.clone(),
+        address: Some(socket_address(l.address)),
+        filter_chains,
+        default_filter_chain: Some(default_chain),
+        ..Default::default()
     }
 }
 
@@ -80,8 +106,7 @@ mod tests {
 
     use super::*;
     use crate::model::{
-        ClientListener, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, ServerListener,
-        VirtualHost,
+        ClientListener, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
     };
     use crate::xds::type_url;
 
@@ -124,8 +149,7 @@ mod tests {
         assert_router_last(&hcm);
     }
 
-    #[test]
-    fn server_listener_has_address_and_inline_routes() {
+    fn server(tls: InboundTls) -> (String, Listener) {
         let inbound = RouteConfig {
             name: "inbound".into(),
             virtual_hosts: vec![VirtualHost {
@@ -147,15 +171,13 @@ mod tests {
             name: name.clone(),
             address: "127.0.0.1:50051".parse().unwrap(),
             routes: RouteSource::Inline(Arc::new(inbound)),
-            tls: Default::default(),
+            tls,
         }));
-        assert_eq!(encoded.name, name);
-        assert_eq!(
-            encoded.address,
-            Some(socket_address("127.0.0.1:50051".parse().unwrap()))
-        );
-        assert!(encoded.api_listener.is_none());
-        let chain = encoded.default_filter_chain.unwrap();
+        (name, encoded)
+    }
+
+    /// The chain's single filter is a connection manager with the inline inbound routes.
+    fn assert_inbound_routes(chain: &FilterChain) {
         assert_eq!(chain.filters.len(), 1);
         assert_eq!(chain.filters[0].name, HCM_FILTER);
         let Some(filter::ConfigType::TypedConfig(config)) = &chain.filters[0].config_type else {
@@ -171,5 +193,44 @@ mod tests {
             Some(Action::NonForwardingAction(_))
         ));
         assert_router_last(&hcm);
+    }
+
+    #[test]
+    fn plaintext_server_listener_has_address_and_inline_routes() {
+        let (name, encoded) = server(InboundTls::Plaintext);
+        assert_eq!(encoded.name, name);
+        assert_eq!(
+            encoded.address,
+            Some(socket_address("127.0.0.1:50051".parse().unwrap()))
+        );
+        assert!(encoded.api_listener.is_none());
+        assert!(encoded.filter_chains.is_empty());
+        let chain = encoded.default_filter_chain.unwrap();
+        assert!(chain.transport_socket.is_none());
+        assert_inbound_routes(&chain);
+    }
+
+    #[test]
+    fn strict_server_listener_has_tls_on_the_default_chain() {
+        let (_, encoded) = server(InboundTls::Strict);
+        assert!(encoded.filter_chains.is_empty());
+        let chain = encoded.default_filter_chain.unwrap();
+        assert_eq!(chain.transport_socket, Some(tls::downstream()));
+        assert_inbound_routes(&chain);
+    }
+
+    #[test]
+    fn permissive_server_listener_adds_a_tls_chain_to_the_plaintext_default() {
+        let (_, encoded) = server(InboundTls::Permissive);
+        let default = encoded.default_filter_chain.unwrap();
+        assert!(default.transport_socket.is_none());
+        assert_inbound_routes(&default);
+        let [mtls] = encoded.filter_chains.as_slice() else {
+            panic!("expected one TLS chain: {:?}", encoded.filter_chains);
+        };
+        let matcher = mtls.filter_chain_match.as_ref().unwrap();
+        assert_eq!(matcher.transport_protocol, "tls");
+        assert_eq!(mtls.transport_socket, Some(tls::downstream()));
+        assert_inbound_routes(mtls);
     }
 }

@@ -6,10 +6,14 @@
 //!
 //! - a client [`Listener`](crate::model::Listener) is an `ApiListener` holding an
 //!   `HttpConnectionManager` whose last HTTP filter is the router (gRFC A39);
-//! - a server listener (gRFC A36) has one default filter chain whose HTTP connection manager
-//!   carries its route table inline;
+//! - a server listener (gRFC A36) has a default filter chain whose HTTP connection manager
+//!   carries its route table inline (with TLS when strict; when permissive, plaintext, plus a
+//!   TLS chain for connections whose `transport_protocol` is `tls`);
 //! - a Cluster is of type EDS over ADS and lists our own balancer first and `round_robin` after
 //!   it, so clients that do not know ours fall back (gRFC A52);
+//! - mTLS is a TLS transport socket whose certificates come from the client's `default`
+//!   certificate provider instance (gRFC A29): on a Cluster, with the accepted server SPIFFE
+//!   IDs; on a server listener, requiring a client certificate;
 //! - a ClusterLoadAssignment puts every endpoint in one locality of weight 1, since gRPC skips
 //!   localities without a weight.
 //!
@@ -19,6 +23,7 @@ mod cluster;
 mod endpoint;
 mod listener;
 mod route;
+mod tls;
 
 use std::net::SocketAddr;
 

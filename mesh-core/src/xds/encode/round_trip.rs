@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::model::{
-    self, ClientListener, ClusterLoadAssignment, Endpoint, HeaderMatch, HealthStatus, LbPolicy,
-    PathMatch, Route, RouteAction, RouteConfig, RouteMatch, RouteSource, ServerListener,
-    StringMatch, UpstreamProtocol, VirtualHost, WeightedCluster,
+    self, ClientListener, ClusterLoadAssignment, Endpoint, HeaderMatch, HealthStatus, InboundTls,
+    LbPolicy, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, RouteSource, ServerListener,
+    StringMatch, UpstreamProtocol, UpstreamTls, VirtualHost, WeightedCluster,
 };
 use crate::xds::{decode, type_url};
 
@@ -109,26 +109,45 @@ fn listeners_round_trip() {
             )],
         }],
     };
-    let server = model::Listener::Server(ServerListener {
-        name: format!("{}127.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX),
-        address: "127.0.0.1:50051".parse().unwrap(),
-        routes: RouteSource::Inline(Arc::new(inbound)),
-        tls: model::InboundTls::Plaintext,
-    });
-    assert_eq!(decode::listener(&listener(&server)).unwrap(), server);
+    let inbound = Arc::new(inbound);
+    for tls in [
+        InboundTls::Plaintext,
+        InboundTls::Permissive,
+        InboundTls::Strict,
+    ] {
+        let server = model::Listener::Server(ServerListener {
+            name: format!("{}127.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX),
+            address: "127.0.0.1:50051".parse().unwrap(),
+            routes: RouteSource::Inline(Arc::clone(&inbound)),
+            tls,
+        });
+        assert_eq!(decode::listener(&listener(&server)).unwrap(), server);
+    }
 }
 
 #[test]
 fn clusters_round_trip() {
+    let peer_ids = vec![
+        StringMatch::Exact("spiffe://cluster.local/ns/demo/sa/serviceb".into()),
+        StringMatch::Prefix("spiffe://cluster.local/ns/demo/sa/".into()),
+        StringMatch::Regex(model::Pattern::new("spiffe://[a-z.]+/ns/demo/.*").unwrap()),
+    ];
+    let tls_options = [
+        None,
+        Some(UpstreamTls::default()),
+        Some(UpstreamTls { peer_ids }),
+    ];
     for protocol in [UpstreamProtocol::Http1, UpstreamProtocol::Http2] {
-        let model = model::Cluster {
-            name: "c".into(),
-            eds_service_name: "c-eds".into(),
-            lb_policy: LbPolicy::P2cPeakEwma,
-            protocol,
-            tls: None,
-        };
-        assert_eq!(decode::cluster(&cluster(&model)).unwrap(), model);
+        for tls in tls_options.clone() {
+            let model = model::Cluster {
+                name: "c".into(),
+                eds_service_name: "c-eds".into(),
+                lb_policy: LbPolicy::P2cPeakEwma,
+                protocol,
+                tls,
+            };
+            assert_eq!(decode::cluster(&cluster(&model)).unwrap(), model);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 };
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
-use crate::model::{self, PathMatch, Pattern, RouteAction, StringMatch};
+use crate::model::{self, PathMatch, RouteAction, StringMatch};
 
 /// Encodes a RouteConfiguration.
 pub fn route_config(config: &model::RouteConfig) -> RouteConfiguration {
@@ -47,7 +47,7 @@ fn route_match(m: &model::RouteMatch) -> RouteMatch {
     let path = match &m.path {
         PathMatch::Prefix(p) => PathSpecifier::Prefix(p.clone()),
         PathMatch::Exact(p) => PathSpecifier::Path(p.clone()),
-        PathMatch::Regex(p) => PathSpecifier::SafeRegex(regex(p)),
+        PathMatch::Regex(p) => PathSpecifier::SafeRegex(regex(p.as_str())),
     };
     RouteMatch {
         path_specifier: Some(path),
@@ -82,19 +82,9 @@ fn route_action(clusters: &[model::WeightedCluster]) -> route::RouteAction {
 }
 
 fn header_matcher(h: &model::HeaderMatch) -> HeaderMatcher {
-    let pattern = |p| {
-        HeaderMatchSpecifier::StringMatch(StringMatcher {
-            match_pattern: Some(p),
-            ..Default::default()
-        })
-    };
     let specifier = match &h.matcher {
-        StringMatch::Exact(s) => pattern(MatchPattern::Exact(s.clone())),
-        StringMatch::Prefix(s) => pattern(MatchPattern::Prefix(s.clone())),
-        StringMatch::Suffix(s) => pattern(MatchPattern::Suffix(s.clone())),
-        StringMatch::Contains(s) => pattern(MatchPattern::Contains(s.clone())),
-        StringMatch::Regex(p) => pattern(MatchPattern::SafeRegex(regex(p))),
         StringMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
+        other => HeaderMatchSpecifier::StringMatch(string_matcher(other)),
     };
     HeaderMatcher {
         name: h.name.clone(),
@@ -104,11 +94,28 @@ fn header_matcher(h: &model::HeaderMatch) -> HeaderMatcher {
     }
 }
 
+/// A string matcher. `StringMatcher` has no "present" pattern, so [`StringMatch::Present`]
+/// becomes the regex `.+` (for headers, use `present_match` instead).
+pub(super) fn string_matcher(m: &StringMatch) -> StringMatcher {
+    let pattern = match m {
+        StringMatch::Exact(s) => MatchPattern::Exact(s.clone()),
+        StringMatch::Prefix(s) => MatchPattern::Prefix(s.clone()),
+        StringMatch::Suffix(s) => MatchPattern::Suffix(s.clone()),
+        StringMatch::Contains(s) => MatchPattern::Contains(s.clone()),
+        StringMatch::Regex(p) => MatchPattern::SafeRegex(regex(p.as_str())),
+        StringMatch::Present => MatchPattern::SafeRegex(regex(".+")),
+    };
+    StringMatcher {
+        match_pattern: Some(pattern),
+        ignore_case: false,
+    }
+}
+
 /// An RE2 matcher; gRPC rejects a `RegexMatcher` without the `google_re2` engine.
 #[allow(deprecated)] // `engine_type` is deprecated in Envoy, still required by gRPC.
-fn regex(pattern: &Pattern) -> RegexMatcher {
+fn regex(source: &str) -> RegexMatcher {
     RegexMatcher {
-        regex: pattern.as_str().to_string(),
+        regex: source.to_string(),
         engine_type: Some(regex_matcher::EngineType::GoogleRe2(
             regex_matcher::GoogleRe2::default(),
         )),
@@ -118,7 +125,7 @@ fn regex(pattern: &Pattern) -> RegexMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{HeaderMatch, Route, RouteConfig, VirtualHost};
+    use crate::model::{HeaderMatch, Pattern, Route, RouteConfig, VirtualHost};
 
     fn config(matcher: model::RouteMatch, action: RouteAction) -> RouteConfig {
         RouteConfig {

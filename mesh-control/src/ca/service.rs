@@ -1,0 +1,168 @@
+//! The certificate service: gRPC `CreateCertificate`, served next to ADS.
+//!
+//! A call carries a CSR and, in its `authorization` header, a credential. The credential decides
+//! the identity (module `auth`); the CA signs the CSR's key for it
+//! ([`CertificateAuthority::sign_csr`]). Every certificate signed is logged at info (identity,
+//! serial, expiry); every refusal at warn (peer address and reason, never the token).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use mesh_core::identity::proto::istio_certificate_service_server::{
+    IstioCertificateService, IstioCertificateServiceServer,
+};
+use mesh_core::identity::proto::{IstioCertificateRequest, IstioCertificateResponse};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use super::auth::{Authenticator, Credential};
+use super::error::IssueError;
+use super::issue::CertificateAuthority;
+use crate::config::MeshConfig;
+
+/// The gRPC certificate service of mesh-control.
+#[derive(Clone, Debug)]
+pub struct CaService {
+    authority: Arc<CertificateAuthority>,
+    authenticator: Authenticator,
+}
+
+impl CaService {
+    /// Signs with `authority` for the credentials that the latest config on `config` accepts.
+    pub fn new(
+        authority: Arc<CertificateAuthority>,
+        config: watch::Receiver<Arc<MeshConfig>>,
+    ) -> Self {
+        Self {
+            authority,
+            authenticator: Authenticator::new(config),
+        }
+    }
+
+    /// The service, ready to add to a tonic server.
+    pub fn into_service(self) -> IstioCertificateServiceServer<CaService> {
+        IstioCertificateServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl IstioCertificateService for CaService {
+    async fn create_certificate(
+        &self,
+        request: Request<IstioCertificateRequest>,
+    ) -> Result<Response<IstioCertificateResponse>, Status> {
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+        let refuse = |status: Status| {
+            tracing::warn!(%peer, reason = status.message(), "certificate request refused");
+            status
+        };
+        let identity = Credential::from_metadata(request.metadata())
+            .and_then(|credential| self.authenticator.authenticate(&credential))
+            .map_err(|e| refuse(Status::unauthenticated(e.to_string())))?;
+        let body = request.get_ref();
+        let issued = self
+            .authority
+            .sign_csr(&body.csr, &identity, body.validity_duration)
+            .map_err(|e| refuse(status_of(&e)))?;
+        tracing::info!(
+            spiffe_id = %issued.spiffe_id,
+            serial = %issued.serial,
+            expires = %time::OffsetDateTime::from(issued.not_after),
+            valid_for_s = issued
+                .not_after
+                .duration_since(SystemTime::now())
+                .map_or(0, |d| d.as_secs()),
+            %peer,
+            "certificate signed"
+        );
+        Ok(Response::new(IstioCertificateResponse {
+            cert_chain: issued.chain_pem,
+        }))
+    }
+}
+
+/// The gRPC status for an issuing error.
+fn status_of(error: &IssueError) -> Status {
+    let message = error.to_string();
+    match error {
+        IssueError::BadCsr(_) | IssueError::NegativeValidity(_) => {
+            Status::invalid_argument(message)
+        }
+        IssueError::ForeignIdentity { .. } => Status::permission_denied(message),
+        IssueError::Identity(..) | IssueError::Sign(_) => Status::internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::WorkloadIdentity;
+
+    fn service() -> (tempfile::TempDir, CaService) {
+        let (dir, ca) = crate::ca::test_authority(Duration::from_secs(3600));
+        let mut config = MeshConfig::default();
+        let identity = WorkloadIdentity {
+            namespace: "demo".into(),
+            service_account: "a".into(),
+        };
+        config.join_tokens.insert("dev-a".into(), identity);
+        let config = watch::Sender::new(Arc::new(config));
+        (dir, CaService::new(ca, config.subscribe()))
+    }
+
+    fn csr(uri: Option<&str>) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        if let Some(uri) = uri {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::URI(uri.try_into().unwrap()));
+        }
+        params.serialize_request(&key).unwrap().pem().unwrap()
+    }
+
+    async fn call(
+        service: &CaService,
+        authorization: Option<&str>,
+        csr: String,
+    ) -> Result<Vec<String>, Status> {
+        let mut request = Request::new(IstioCertificateRequest {
+            csr,
+            validity_duration: 0,
+        });
+        if let Some(value) = authorization {
+            let value = value.parse().unwrap();
+            request.metadata_mut().insert("authorization", value);
+        }
+        let response = service.create_certificate(request).await?;
+        Ok(response.into_inner().cert_chain)
+    }
+
+    #[tokio::test]
+    async fn signs_for_the_credential_and_refuses_with_the_right_codes() {
+        let (_dir, service) = service();
+        let chain = call(&service, Some("Bearer dev-a"), csr(None))
+            .await
+            .unwrap();
+        assert_eq!(chain.len(), 2);
+
+        let status = call(&service, None, csr(None)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(status.message().starts_with("no credential"), "{status:?}");
+
+        let other = "spiffe://cluster.local/ns/demo/sa/b";
+        let status = call(&service, Some("Bearer dev-a"), csr(Some(other)))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+
+        let status = call(&service, Some("Bearer dev-a"), "junk".into())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+}

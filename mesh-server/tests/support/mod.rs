@@ -1,0 +1,9 @@
+//! Test support, shared with mesh-client's tests: a test CA, a fake ADS server, a log capture.
+
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../../../mesh-client/tests/support/ads.rs"]
+pub mod ads;
+#[path = "../../../mesh-client/tests/support/certs.rs"]
+pub mod certs;
+pub mod logs;
