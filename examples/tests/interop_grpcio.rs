@@ -11,14 +11,17 @@ use std::time::Duration;
 use examples::process::Proc;
 use support::{
     JOIN_TOKENS, Mesh, assert_eventually, call_n, demo_cmd, proto_dir, python, python_dir,
-    two_versions,
+    two_versions_with,
 };
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_xds_client_follows_the_weighted_split() {
+    // This client has no certificates: serviceB's versions speak plaintext (a gRPC client
+    // refuses a Cluster whose mTLS names a certificate provider its bootstrap lacks).
+    let plaintext = "apiVersion: mesh.dev/v1alpha1\nkind: TLSPolicy\nmetadata: { name: off, namespace: demo }\nspec: { mode: DISABLE }\n";
     // Both versions registered (a Rust client gets answers from both) before Python starts.
-    let (mesh, _client) = two_versions(80, 20).await;
+    let (mesh, _client) = two_versions_with(80, 20, plaintext).await;
 
     let xds = mesh.xds_addr.to_string();
     let out = demo_cmd(&[

@@ -11,7 +11,7 @@ use crate::stack::Stack;
 use crate::{Error, MeshChannel, MeshHttpClient, resolve, target};
 
 /// How long a request waits for its target's first configuration unless configured otherwise.
-pub const DEFAULT_CONFIG_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONFIG_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Builds [`MeshChannel`]s and [`MeshHttpClient`]s with non-default settings.
 ///
@@ -46,7 +46,9 @@ impl Builder {
     }
 
     /// How long a request that arrives before its target's first configuration waits for it
-    /// before it fails as unavailable. Default: [`DEFAULT_CONFIG_TIMEOUT`] (10 s).
+    /// before it fails as unavailable. Default: [`DEFAULT_CONFIG_TIMEOUT`] (20 s), longer than
+    /// the xDS client's does-not-exist timer (15 s by default), so that a target that does not
+    /// exist fails as such.
     pub fn config_timeout(mut self, timeout: Duration) -> Self {
         self.config_timeout = timeout;
         self

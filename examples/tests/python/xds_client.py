@@ -14,6 +14,7 @@ import json
 import sys
 
 import grpc
+import grpc.experimental
 
 from stubs import load_stubs
 
@@ -29,7 +30,9 @@ def main():
 
     replicas, peers, errors, first_error = {}, set(), 0, None
     if args.xds_creds:
-        creds = grpc.xds_channel_credentials(fallback_credentials=grpc.insecure_channel_credentials())
+        creds = grpc.xds_channel_credentials(
+            fallback_credentials=grpc.experimental.insecure_channel_credentials()
+        )
         channel = grpc.secure_channel(args.target, creds)
     else:
         channel = grpc.insecure_channel(args.target)
@@ -43,6 +46,8 @@ def main():
             except grpc.RpcError as e:
                 errors += 1
                 first_error = first_error or f"{e.code()}: {e.details()}"
+                if errors >= 3:
+                    break
     print(json.dumps({
         "replicas": replicas,
         "peers": sorted(peers),

@@ -259,7 +259,13 @@ where
 /// mesh-control serving [`split_config`]`(v1, v2)`, replicas `serviceb-v1` and `serviceb-v2`
 /// registered, and a client of `xds:///serviceb.demo:50051` whose calls already succeed.
 pub async fn two_versions(v1: u32, v2: u32) -> (Mesh, BClient<MeshChannel>) {
-    let mut mesh = Mesh::start(&[("routes.yaml", &split_config(v1, v2))]).await;
+    two_versions_with(v1, v2, "").await
+}
+
+/// [`two_versions`] with more YAML documents (`---` separated) in the config.
+pub async fn two_versions_with(v1: u32, v2: u32, more: &str) -> (Mesh, BClient<MeshChannel>) {
+    let config = format!("{}---\n{more}", split_config(v1, v2));
+    let mut mesh = Mesh::start(&[("routes.yaml", &config)]).await;
     mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
         .await;
     mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")

@@ -3,7 +3,8 @@
 //! Per type it keeps the last ACKed version and, per subscribed name, the [`Slot`] that feeds
 //! the watches and the does-not-exist timer. Applying a response follows gRFCs A27 and A46:
 //! valid resources replace the previous value, invalid ones keep it (the response is NACKed),
-//! and a subscribed Listener or Cluster missing from a response no longer exists. Nothing here
+//! and a Listener or Cluster received before and missing from a response no longer exists (one
+//! never received waits for its does-not-exist timer). Nothing here
 //! is cleared when the stream breaks: the last good state stays (fail static).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -131,12 +132,15 @@ impl Cache {
                 }
             }
         }
-        // State of the world: a Listener or Cluster left out was deleted. When a resource is too
-        // broken to have a name, it may be any of them, so nothing is deleted.
+        // State of the world: a Listener or Cluster that was received before and is left out now
+        // was deleted. One never received yet is not: this response may answer a request sent
+        // before it was asked for (requests and responses cross on the stream), so only the
+        // does-not-exist timer decides that it does not exist (as grpc-go does). When a
+        // resource is too broken to have a name, it may be any of them, so nothing is deleted.
         let unnamed = errors.iter().any(|e| e.resource.is_empty());
         if matches!(kind, ResourceKind::Listener | ResourceKind::Cluster) && !unnamed {
             for (name, entry) in &mut state.entries {
-                if !answered.contains(name) {
+                if !answered.contains(name) && !entry.slot.is_pending() {
                     entry.slot.set_does_not_exist();
                     entry.timer = Timer::Done;
                 }

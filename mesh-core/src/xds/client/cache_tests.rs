@@ -142,6 +142,25 @@ fn missing_listener_does_not_exist_but_missing_route_is_kept() {
 }
 
 #[test]
+fn a_listener_never_received_is_not_deleted_by_a_response_without_it() {
+    // The response may answer a request sent before "new" was asked for: only the
+    // does-not-exist timer may decide that "new" does not exist.
+    let mut cache = Cache::default();
+    let (old, _old_rx) = listener_slot();
+    let (new, new_rx) = listener_slot();
+    cache.subscribe(ResourceKind::Listener, "old".into(), 0, old);
+    cache.subscribe(ResourceKind::Listener, "new".into(), 1, new);
+    cache.apply(ResourceKind::Listener, "v1", vec![listener("old", "r1")]);
+    assert!(matches!(*new_rx.borrow(), ResourceState::Pending));
+    cache.apply(
+        ResourceKind::Listener,
+        "v2",
+        vec![listener("old", "r1"), listener("new", "r2")],
+    );
+    assert_eq!(route_of(&new_rx).as_deref(), Some("r2"));
+}
+
+#[test]
 fn unnamed_broken_resource_deletes_nothing() {
     let mut cache = Cache::default();
     let (slot, rx) = listener_slot();

@@ -153,9 +153,11 @@ impl XdsClientBuilder {
         self
     }
 
-    /// Shortens the does-not-exist timer, for tests.
-    #[cfg(test)]
-    pub(crate) fn resource_timeout(mut self, timeout: Duration) -> Self {
+    /// How long a subscribed resource may go unanswered before it is taken not to exist (the
+    /// does-not-exist timer of gRFC A27). A name the server does not know is simply left out of
+    /// its answers, so this is how long a client takes to tell that a target does not exist.
+    /// Default: 15 s, as in gRPC.
+    pub fn resource_timeout(mut self, timeout: Duration) -> Self {
         self.resource_timeout = timeout;
         self
     }
