@@ -218,8 +218,21 @@ async fn calls_keep_working_while_the_ca_is_unreachable_past_a_rotation() {
         },
     )
     .await;
-    let counts = call_n(&mesh.client_with(TARGET, Some(identity)), 50).await;
-    assert_eq!(counts.get("serviceb-v1"), Some(&50), "{counts:?}");
+    // serviceB registers again once its xDS client's backoff lets it reconnect.
+    let client = mesh.client_with(TARGET, Some(identity));
+    assert_eventually(
+        "calls go on after the CA is back",
+        Duration::from_secs(30),
+        || async {
+            let counts = call_n(&client, 50).await;
+            if counts.get("serviceb-v1") == Some(&50) {
+                Ok(())
+            } else {
+                Err(format!("{counts:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 /// An xDS client of `mesh` and a client of serviceB on it that already gets answers. While

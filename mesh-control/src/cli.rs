@@ -65,8 +65,8 @@ struct ServeArgs {
     xds_addr: SocketAddr,
     /// Seconds after start during which clusters without endpoints are not sent to clients, so
     /// that after a restart clients keep their endpoints until the servers have registered
-    /// again (servers reconnect with backoff). 0 turns this off.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// again (mesh-core's xDS clients retry at least every 10 s). 0 turns this off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     warm_up: u64,
     /// Address of the TLS xDS and CA server [default: 127.0.0.1:15012, skipped with a warning
     /// when taken].

@@ -29,9 +29,11 @@ use crate::xds::decode::{self, ResourceKind};
 
 /// How long opening the stream may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The first and the longest pause between reconnection attempts.
+/// The first and the longest pause between reconnection attempts. The longest stays below
+/// mesh-control's default warm-up (15 s), so that after a restart of mesh-control every server
+/// has registered again before clusters without endpoints are sent.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The background task of one client.
 pub(crate) struct AdsTask {
