@@ -18,9 +18,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mesh_core::identity::{PeerIdentity, peer_spiffe_id};
+use mesh_core::identity::{PeerIdentity, describe_handshake_error, peer_spiffe_id};
 use mesh_core::model::InboundTls;
-use rustls::{CertificateError, ServerConfig};
+use rustls::ServerConfig;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -53,7 +53,7 @@ pub(crate) enum Refused {
     #[error("plaintext connection refused: this server is STRICT (mTLS only)")]
     Plaintext,
     /// The mTLS handshake failed, e.g. the client certificate is not from the mesh's CA.
-    #[error("mTLS handshake failed: {}", describe(.0))]
+    #[error("mTLS handshake failed: {}", describe_handshake_error(.0))]
     Handshake(io::Error),
     /// The client did not complete the handshake in time.
     #[error("no mTLS handshake within {HANDSHAKE_TIMEOUT:?}")]
@@ -99,20 +99,6 @@ impl Acceptor {
         tokio::time::timeout(HANDSHAKE_TIMEOUT, accepting)
             .await
             .unwrap_or(Err(Refused::Timeout))
-    }
-}
-
-/// What went wrong in a handshake, in words: rustls shows the mesh verifier's reasons (wrong
-/// SPIFFE ID, unknown issuer) in their debug form, so those are unwrapped.
-fn describe(error: &io::Error) -> String {
-    let rustls_error = error
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>());
-    match rustls_error {
-        Some(rustls::Error::InvalidCertificate(CertificateError::Other(reason))) => {
-            format!("invalid peer certificate: {reason}")
-        }
-        _ => error.to_string(),
     }
 }
 

@@ -56,7 +56,7 @@ fn the_verifier_reason_is_shown_in_words() {
     #[error("unknown issuer (not signed by the mesh's trust bundle)")]
     struct Reason;
     let other = rustls::OtherError(Arc::new(Reason));
-    let error = rustls::Error::InvalidCertificate(CertificateError::Other(other));
+    let error = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other));
     let io = io::Error::new(io::ErrorKind::InvalidData, error);
     assert_eq!(
         Refused::Handshake(io).to_string(),

@@ -21,9 +21,9 @@ use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
-use mesh_core::identity::{PeerIdentity, peer_spiffe_id};
+use mesh_core::identity::{PeerIdentity, describe_handshake_error, peer_spiffe_id};
+use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, ClientConfig};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -58,22 +58,8 @@ impl TlsConnector {
 /// The handshake with an endpoint failed, and why (for instance the server's SPIFFE ID is not
 /// one the cluster accepts, or its certificate is not from the mesh's CA).
 #[derive(Debug, thiserror::Error)]
-#[error("mTLS handshake failed: {}", describe(.0))]
+#[error("mTLS handshake failed: {}", describe_handshake_error(.0))]
 pub(crate) struct HandshakeError(io::Error);
-
-/// What went wrong in a handshake, in words: rustls shows the mesh verifier's reasons (wrong
-/// SPIFFE ID, unknown issuer) in their debug form, so those are unwrapped.
-fn describe(error: &io::Error) -> String {
-    let rustls_error = error
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>());
-    match rustls_error {
-        Some(rustls::Error::InvalidCertificate(CertificateError::Other(reason))) => {
-            format!("invalid peer certificate: {reason}")
-        }
-        _ => error.to_string(),
-    }
-}
 
 type Connecting = Pin<Box<dyn Future<Output = Result<TlsConnection, BoxError>> + Send>>;
 

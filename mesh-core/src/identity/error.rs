@@ -95,3 +95,18 @@ impl IdentityError {
         matches!(self, IdentityError::Refused { .. })
     }
 }
+
+/// What went wrong in a TLS handshake, in words. rustls shows the mesh verifiers' reasons
+/// (wrong SPIFFE ID, unknown issuer) in their debug form, so those are unwrapped; anything else
+/// is the error's own message.
+pub fn describe_handshake_error(error: &std::io::Error) -> String {
+    let rustls_error = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(reason))) => {
+            format!("invalid peer certificate: {reason}")
+        }
+        _ => error.to_string(),
+    }
+}

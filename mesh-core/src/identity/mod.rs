@@ -42,7 +42,7 @@ mod worker;
 mod worker_tests;
 
 pub use builder::IdentityBuilder;
-pub use error::{IdentityError, JOIN_TOKEN_ENV};
+pub use error::{IdentityError, JOIN_TOKEN_ENV, describe_handshake_error};
 pub use handle::Identity;
 pub use peer::{PeerIdentity, peer_spiffe_id};
 pub use svid::Svid;
