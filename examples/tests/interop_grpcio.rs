@@ -94,23 +94,8 @@ kind: TLSPolicy
 metadata: {{ name: plaintext, namespace: demo }}
 spec: {{ targetRef: {{ kind: Service, name: pyb }}, mode: DISABLE }}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{ name: pyb, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051, targetPort: {port} }}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: pyb-static
-  namespace: demo
-  labels: {{ kubernetes.io/service-name: pyb }}
-addressType: IPv4
-ports: [{{ name: grpc, port: {port} }}]
-endpoints:
-- addresses: ["127.0.0.1"]
-"#
+{}"#,
+        static_service("pyb", port)
     );
     let mesh = Mesh::start(&[("pyb.yaml", &config)]).await;
     let client = mesh.client("xds:///pyb.demo:50051").await;
@@ -128,6 +113,30 @@ endpoints:
     )
     .await;
     drop(server);
+}
+
+/// Service `name` (port 50051) of namespace `demo`, served at 127.0.0.1:`port` as listed in a
+/// static EndpointSlice.
+fn static_service(name: &str, port: u16) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{ name: {name}, namespace: demo }}
+spec:
+  ports: [{{ name: grpc, port: 50051, targetPort: {port} }}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {name}-static
+  namespace: demo
+  labels: {{ kubernetes.io/service-name: {name} }}
+addressType: IPv4
+ports: [{{ name: grpc, port: {port} }}]
+endpoints:
+- addresses: ["127.0.0.1"]
+"#
+    )
 }
 
 /// Every Service of `demo` STRICT, its servers demo/serviceb.
@@ -232,23 +241,8 @@ kind: TLSPolicy
 metadata: {{ name: strict, namespace: demo }}
 spec: {{ targetRef: {{ kind: Service, name: pyxds }}, mode: STRICT, serviceAccounts: [pyserver] }}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{ name: pyxds, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051, targetPort: {port} }}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: pyxds-static
-  namespace: demo
-  labels: {{ kubernetes.io/service-name: pyxds }}
-addressType: IPv4
-ports: [{{ name: grpc, port: {port} }}]
-endpoints:
-- addresses: ["127.0.0.1"]
-"#
+{}"#,
+        static_service("pyxds", port)
     );
     let mesh = Mesh::start(&[("mesh.yaml", &config)]).await;
     let certs = tempfile::tempdir().unwrap();
