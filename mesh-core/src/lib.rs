@@ -7,6 +7,7 @@
 //! - [`registration`]: how a meshed server announces the service it serves.
 //! - [`identity`]: the workload's SPIFFE identity (key, certificate, rotation, rustls configs).
 
+mod backoff;
 pub mod bootstrap;
 pub mod identity;
 pub mod model;

@@ -93,7 +93,7 @@ impl Acceptor {
                 .1
                 .peer_certificates()
                 .and_then(peer_spiffe_id)
-                .map(PeerIdentity);
+                .map(PeerIdentity::new);
             Ok(Accepted::Tls(Box::new(stream), peer))
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, accepting)

@@ -112,7 +112,7 @@ impl TlsConnection {
         let peer = session
             .peer_certificates()
             .and_then(peer_spiffe_id)
-            .map(PeerIdentity);
+            .map(PeerIdentity::new);
         let h2 = session.alpn_protocol() == Some(ALPN_H2);
         Self {
             io: TokioIo::new(stream),

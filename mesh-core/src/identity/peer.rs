@@ -10,6 +10,14 @@ pub fn peer_spiffe_id(peer_certs: &[CertificateDer<'_>]) -> Option<spiffe::Spiff
 
 /// The authenticated peer of a request or response, put into `http::Extensions` by
 /// mesh-server (the client that called) and mesh-client (the server that answered).
-/// Absent on plaintext connections.
+/// Absent on plaintext connections. Shared, so that handing it to every request of a
+/// connection costs a reference count, not a copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerIdentity(pub spiffe::SpiffeId);
+pub struct PeerIdentity(pub std::sync::Arc<spiffe::SpiffeId>);
+
+impl PeerIdentity {
+    /// The peer identity `id`.
+    pub fn new(id: spiffe::SpiffeId) -> Self {
+        PeerIdentity(std::sync::Arc::new(id))
+    }
+}

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use backon::ExponentialBackoff;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -29,12 +29,7 @@ const MIN_RETRY: Duration = Duration::from_millis(100);
 const MIN_RENEW_AFTER: Duration = Duration::from_secs(1);
 
 fn backoff() -> ExponentialBackoff {
-    ExponentialBuilder::default()
-        .with_min_delay(MIN_BACKOFF)
-        .with_max_delay(MAX_BACKOFF)
-        .with_jitter()
-        .without_max_times()
-        .build()
+    crate::backoff::exponential(MIN_BACKOFF, MAX_BACKOFF)
 }
 
 /// Asks `ca` for a certificate until one arrives, the CA refuses, or `timeout` passes.
