@@ -12,8 +12,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use mesh_core::model::{
-    Cluster, ClusterLoadAssignment, Endpoint as ModelEndpoint, HealthStatus, LbPolicy, PathMatch,
-    Route, RouteAction, RouteMatch, UpstreamProtocol, VirtualHost, WeightedCluster,
+    Cluster, ClusterLoadAssignment, Endpoint as ModelEndpoint, HealthStatus, PathMatch, Route,
+    RouteAction, RouteMatch, UpstreamProtocol, VirtualHost, WeightedCluster,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -72,6 +72,7 @@ fn resolution(
     endpoints: &[(&str, &[SocketAddr])],
 ) -> Resolution {
     let route = |prefix: &str, cluster: &str| Route {
+        policy: Default::default(),
         name: cluster.into(),
         matcher: RouteMatch {
             path: PathMatch::Prefix(prefix.into()),
@@ -94,7 +95,7 @@ fn resolution(
             let cluster = Cluster {
                 name: name.to_string(),
                 eds_service_name: name.to_string(),
-                lb_policy: LbPolicy::P2cPeakEwma,
+                policy: Default::default(),
                 protocol,
                 tls: None,
             };

@@ -125,7 +125,12 @@ impl TableBuilder {
                         .collect(),
                     RouteAction::NonForwarding => Vec::new(),
                 };
-                RouteEntry::new(&route.name, route.matcher.clone(), targets)
+                RouteEntry::new(
+                    &route.name,
+                    route.matcher.clone(),
+                    route.policy.clone(),
+                    targets,
+                )
             })
             .collect();
         RouteTable::new(listener, routes)
@@ -164,8 +169,8 @@ mod tests {
     use super::*;
     use crate::balance::DEFAULT_DECAY;
     use mesh_core::model::{
-        Endpoint as ModelEndpoint, HealthStatus, LbPolicy, PathMatch, Route, RouteMatch,
-        UpstreamProtocol, WeightedCluster,
+        Endpoint as ModelEndpoint, HealthStatus, PathMatch, Route, RouteMatch, UpstreamProtocol,
+        WeightedCluster,
     };
 
     fn vhost(clusters: &[(&str, u32)]) -> VirtualHost {
@@ -180,6 +185,7 @@ mod tests {
             name: "vh".into(),
             domains: vec!["*".into()],
             routes: vec![Route {
+                policy: Default::default(),
                 name: "r".into(),
                 matcher: RouteMatch {
                     path: PathMatch::Prefix(String::new()),
@@ -195,7 +201,7 @@ mod tests {
         Cluster {
             name: name.into(),
             eds_service_name: name.into(),
-            lb_policy: LbPolicy::P2cPeakEwma,
+            policy: Default::default(),
             protocol: UpstreamProtocol::Http2,
             tls: None,
         }

@@ -11,7 +11,7 @@ mod weighted;
 
 use std::sync::Arc;
 
-use mesh_core::model::RouteMatch;
+use mesh_core::model::{RouteMatch, RoutePolicy};
 use rand::Rng;
 
 use crate::Error;
@@ -33,6 +33,8 @@ pub(crate) struct RouteTable {
 pub(crate) struct RouteEntry {
     name: String,
     matcher: RouteMatch,
+    /// Timeout, retries, faults and hashing.
+    policy: RoutePolicy,
     /// `None` for a route that does not forward.
     clusters: Option<WeightedChoice<Arc<Balancer>>>,
 }
@@ -43,11 +45,13 @@ impl RouteEntry {
     pub(crate) fn new(
         name: &str,
         matcher: RouteMatch,
+        policy: RoutePolicy,
         clusters: impl IntoIterator<Item = (Arc<Balancer>, u32)>,
     ) -> Self {
         Self {
             name: name.to_string(),
             matcher,
+            policy,
             clusters: WeightedChoice::new(clusters),
         }
     }
@@ -130,9 +134,24 @@ mod tests {
         let table = RouteTable::new(
             "svc:1",
             vec![
-                RouteEntry::new("v2", prefix("/api/v2"), [(cluster("v2"), 1)]),
-                RouteEntry::new("api", prefix("/api"), [(cluster("v1"), 1)]),
-                RouteEntry::new("all", prefix(""), [(cluster("other"), 1)]),
+                RouteEntry::new(
+                    "v2",
+                    prefix("/api/v2"),
+                    RoutePolicy::default(),
+                    [(cluster("v2"), 1)],
+                ),
+                RouteEntry::new(
+                    "api",
+                    prefix("/api"),
+                    RoutePolicy::default(),
+                    [(cluster("v1"), 1)],
+                ),
+                RouteEntry::new(
+                    "all",
+                    prefix(""),
+                    RoutePolicy::default(),
+                    [(cluster("other"), 1)],
+                ),
             ],
         );
         assert_eq!(route_of(&table, "/api/v2/x").unwrap(), "v2");
@@ -144,7 +163,12 @@ mod tests {
     fn no_matching_route_is_an_error_naming_the_request() {
         let table = RouteTable::new(
             "svc:1",
-            vec![RouteEntry::new("a", prefix("/a"), [(cluster("a"), 1)])],
+            vec![RouteEntry::new(
+                "a",
+                prefix("/a"),
+                RoutePolicy::default(),
+                [(cluster("a"), 1)],
+            )],
         );
         let err = route_of(&table, "/b").unwrap_err();
         assert!(err.is_no_route());
@@ -156,7 +180,15 @@ mod tests {
 
     #[test]
     fn a_route_that_does_not_forward_is_an_error() {
-        let table = RouteTable::new("svc:1", vec![RouteEntry::new("local", prefix(""), [])]);
+        let table = RouteTable::new(
+            "svc:1",
+            vec![RouteEntry::new(
+                "local",
+                prefix(""),
+                RoutePolicy::default(),
+                [],
+            )],
+        );
         let err = route_of(&table, "/").unwrap_err();
         assert!(matches!(err, Error::RouteNotForwarding { ref route, .. } if route == "local"));
     }

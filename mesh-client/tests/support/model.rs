@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mesh_core::model::{
-    ClientListener, Cluster, ClusterLoadAssignment, Endpoint, HealthStatus, LbPolicy, Listener,
-    PathMatch, Route, RouteAction, RouteConfig, RouteMatch, RouteSource, UpstreamProtocol,
-    VirtualHost, WeightedCluster,
+    ClientListener, Cluster, ClusterLoadAssignment, Endpoint, HealthStatus, Listener, PathMatch,
+    Route, RouteAction, RouteConfig, RouteMatch, RouteSource, UpstreamProtocol, VirtualHost,
+    WeightedCluster,
 };
 
 /// A client listener whose routes come over RDS from `route_config`.
@@ -31,6 +31,7 @@ pub fn route_config(name: &str, domain: &str, routes: &[(&str, &[(&str, u32)])])
     let routes = routes
         .iter()
         .map(|(prefix, clusters)| Route {
+            policy: Default::default(),
             name: format!("prefix {prefix}"),
             matcher: RouteMatch {
                 path: PathMatch::Prefix(prefix.to_string()),
@@ -63,7 +64,7 @@ pub fn cluster(name: &str, protocol: UpstreamProtocol) -> Cluster {
     Cluster {
         name: name.into(),
         eds_service_name: name.into(),
-        lb_policy: LbPolicy::P2cPeakEwma,
+        policy: Default::default(),
         protocol,
         tls: None,
     }

@@ -103,7 +103,7 @@ impl Snapshot {
                 let model_cluster = model::Cluster {
                     name: cluster.clone(),
                     eds_service_name: cluster.clone(),
-                    lb_policy: model::LbPolicy::default(),
+                    policy: model::ClusterPolicy::default(),
                     protocol: port.protocol,
                     tls: tls.clone(),
                 };

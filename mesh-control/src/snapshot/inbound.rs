@@ -87,6 +87,7 @@ fn local_routes() -> RouteConfig {
             name: "inbound".into(),
             domains: vec!["*".into()],
             routes: vec![Route {
+                policy: Default::default(),
                 name: "local".into(),
                 matcher: RouteMatch {
                     path: PathMatch::Prefix(String::new()),

@@ -32,6 +32,7 @@ fn port(port: u16, endpoints: Vec<Endpoint>) -> PortConfig {
         port,
         protocol: UpstreamProtocol::Http2,
         routes: vec![Route {
+            policy: Default::default(),
             name: "default".into(),
             matcher: RouteMatch {
                 path: PathMatch::Prefix(String::new()),

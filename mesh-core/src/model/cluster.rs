@@ -1,16 +1,16 @@
 //! Clusters: named groups of endpoints and how to balance over them.
 
-use super::StringMatch;
+use super::{ClusterPolicy, StringMatch};
 
 /// A Cluster resource. Its endpoints come over EDS.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cluster {
     /// The resource name.
     pub name: String,
     /// The ClusterLoadAssignment name to ask EDS for (often the same as `name`).
     pub eds_service_name: String,
-    /// How requests are spread over the endpoints.
-    pub lb_policy: LbPolicy,
+    /// Balancing, limits, ejection and retry budget.
+    pub policy: ClusterPolicy,
     /// Which HTTP version to speak to the endpoints.
     pub protocol: UpstreamProtocol,
     /// mTLS to the endpoints, or `None` for plaintext.
@@ -24,17 +24,6 @@ pub struct UpstreamTls {
     /// The server identities accepted, as matchers on the SPIFFE ID; empty accepts any
     /// identity that chains to the trust bundle.
     pub peer_ids: Vec<StringMatch>,
-}
-
-/// How requests are spread over a cluster's endpoints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LbPolicy {
-    /// Power of two choices over the endpoints, comparing peak-EWMA latency times load.
-    ///
-    /// Carried in xDS as a custom `load_balancing_policy` (our `TypedStruct`), followed by
-    /// `round_robin` as the fallback that other gRPC clients use.
-    #[default]
-    P2cPeakEwma,
 }
 
 /// Which HTTP version a client speaks to a cluster's endpoints.

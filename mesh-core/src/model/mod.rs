@@ -17,12 +17,18 @@ mod cluster;
 mod endpoint;
 mod listener;
 mod matcher;
+mod policy;
 mod route;
 
-pub use cluster::{Cluster, LbPolicy, UpstreamProtocol, UpstreamTls};
+pub use cluster::{Cluster, UpstreamProtocol, UpstreamTls};
 pub use endpoint::{ClusterLoadAssignment, Endpoint, HealthStatus};
 pub use listener::{ClientListener, InboundTls, Listener, RouteSource, ServerListener};
 pub use matcher::{Pattern, PatternError, StringMatch};
+pub use policy::{
+    AbortStatus, CircuitBreaker, ClusterPolicy, FailurePercentageEjection, FaultAbort, FaultDelay,
+    FaultInjection, LbPolicy, MAX_ATTEMPTS, OutlierDetection, RetryBackoff, RetryBudget, RetryOn,
+    RetryPolicy, RoutePolicy, Share, SuccessRateEjection,
+};
 pub use route::{
     HeaderMatch, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
     WeightedCluster,

@@ -4,7 +4,7 @@
 //! the target's authority, then the first [`Route`] whose [`RouteMatch`] matches the request, and
 //! sends the request to one of the route's clusters, chosen by weight.
 
-use super::{Pattern, StringMatch};
+use super::{Pattern, RoutePolicy, StringMatch};
 
 /// A RouteConfiguration resource.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +35,8 @@ pub struct Route {
     pub matcher: RouteMatch,
     /// What happens to them.
     pub action: RouteAction,
+    /// Timeout, retries, faults and hashing for them.
+    pub policy: RoutePolicy,
 }
 
 /// Which requests a route takes: all conditions must hold.

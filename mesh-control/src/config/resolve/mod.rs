@@ -110,6 +110,7 @@ fn without_duplicates(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Ve
 /// The route that sends everything to the port's own cluster.
 fn catch_all(service: &ServiceRef, port: u16) -> Route {
     Route {
+        policy: Default::default(),
         name: format!("{service}:{port}/default"),
         matcher: RouteMatch {
             path: PathMatch::Prefix(String::new()),

@@ -92,6 +92,7 @@ impl Attached {
                 );
                 for matcher in candidate.matchers {
                     let built = Route {
+                        policy: Default::default(),
                         name: format!("{}/{}/rule{i}/match{j}", route.namespace, route.name),
                         matcher,
                         action: RouteAction::Forward(backends.clone()),

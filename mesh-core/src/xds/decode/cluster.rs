@@ -72,7 +72,10 @@ pub fn cluster(proto: &Cluster) -> Result<model::Cluster, DecodeError> {
     Ok(model::Cluster {
         name: proto.name.clone(),
         eds_service_name,
-        lb_policy: lb_policy(ctx, proto)?,
+        policy: model::ClusterPolicy {
+            lb: lb_policy(ctx, proto)?,
+            ..Default::default()
+        },
         protocol: protocol(ctx, proto)?,
         tls,
     })

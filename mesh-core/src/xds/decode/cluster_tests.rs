@@ -44,7 +44,7 @@ fn eds_cluster_defaults() {
         model::Cluster {
             name: "c".into(),
             eds_service_name: "c".into(),
-            lb_policy: LbPolicy::P2cPeakEwma,
+            policy: Default::default(),
             protocol: UpstreamProtocol::Http1,
             tls: None,
         }
@@ -57,7 +57,7 @@ fn round_trips_what_mesh_control_encodes() {
         let original = model::Cluster {
             name: "serviceb.demo.svc.cluster.local:50051".into(),
             eds_service_name: "eds-name".into(),
-            lb_policy: LbPolicy::P2cPeakEwma,
+            policy: Default::default(),
             protocol,
             tls: None,
         };
@@ -109,12 +109,12 @@ fn first_supported_policy_wins() {
         unknown.clone(),
         typed_struct(type_url::P2C_PEAK_EWMA),
     ]));
-    assert_eq!(cluster(&c).unwrap().lb_policy, LbPolicy::P2cPeakEwma);
+    assert_eq!(cluster(&c).unwrap().policy.lb, LbPolicy::P2cPeakEwma);
     c.load_balancing_policy = Some(policies(vec![
         unknown.clone(),
         any(type_url::ROUND_ROBIN, &RoundRobin::default()),
     ]));
-    assert_eq!(cluster(&c).unwrap().lb_policy, LbPolicy::P2cPeakEwma);
+    assert_eq!(cluster(&c).unwrap().policy.lb, LbPolicy::P2cPeakEwma);
 
     c.load_balancing_policy = Some(policies(vec![unknown]));
     let err = cluster(&c).unwrap_err();

@@ -75,6 +75,7 @@ fn route(ctx: Context<'_>, field: &str, proto: &Route) -> Result<model::Route, D
         name: proto.name.clone(),
         matcher: route_match(ctx, &format!("{field}.match"), matcher)?,
         action: action(ctx, field, proto.action.as_ref())?,
+        policy: model::RoutePolicy::default(),
     })
 }
 

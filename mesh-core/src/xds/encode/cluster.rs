@@ -64,7 +64,7 @@ pub fn cluster(cluster: &model::Cluster) -> Cluster {
             eds_config: Some(ads_config_source()),
             service_name: cluster.eds_service_name.clone(),
         }),
-        load_balancing_policy: Some(load_balancing_policy(cluster.lb_policy)),
+        load_balancing_policy: Some(load_balancing_policy(cluster.policy.lb)),
         typed_extension_protocol_options: protocol_options,
         transport_socket: cluster.tls.as_ref().map(|tls| tls::upstream(&tls.peer_ids)),
         ..Default::default()
@@ -81,6 +81,7 @@ fn load_balancing_policy(policy: LbPolicy) -> LoadBalancingPolicy {
                 value: None,
             })),
         },
+        other => todo!("encode {other:?}"),
     };
     let fallback = TypedExtensionConfig {
         name: ROUND_ROBIN_POLICY.into(),
@@ -120,7 +121,7 @@ mod tests {
         model::Cluster {
             name: "c".into(),
             eds_service_name: "c-eds".into(),
-            lb_policy: LbPolicy::P2cPeakEwma,
+            policy: Default::default(),
             protocol,
             tls: None,
         }

@@ -156,6 +156,7 @@ mod tests {
                 name: "inbound".into(),
                 domains: vec!["*".into()],
                 routes: vec![Route {
+                    policy: Default::default(),
                     name: String::new(),
                     matcher: RouteMatch {
                         path: PathMatch::Prefix(String::new()),

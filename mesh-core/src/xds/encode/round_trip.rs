@@ -5,13 +5,14 @@ use std::sync::Arc;
 use super::*;
 use crate::model::{
     self, ClientListener, ClusterLoadAssignment, Endpoint, HeaderMatch, HealthStatus, InboundTls,
-    LbPolicy, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, RouteSource, ServerListener,
+    PathMatch, Route, RouteAction, RouteConfig, RouteMatch, RouteSource, ServerListener,
     StringMatch, UpstreamProtocol, UpstreamTls, VirtualHost, WeightedCluster,
 };
 use crate::xds::{decode, type_url};
 
 fn route(path: PathMatch, headers: Vec<HeaderMatch>, action: RouteAction) -> Route {
     Route {
+        policy: Default::default(),
         name: "r".into(),
         matcher: RouteMatch {
             path,
@@ -142,7 +143,7 @@ fn clusters_round_trip() {
             let model = model::Cluster {
                 name: "c".into(),
                 eds_service_name: "c-eds".into(),
-                lb_policy: LbPolicy::P2cPeakEwma,
+                policy: Default::default(),
                 protocol,
                 tls,
             };

@@ -134,6 +134,7 @@ mod tests {
                 name: "vh".into(),
                 domains: vec!["a:1".into(), "a".into()],
                 routes: vec![Route {
+                    policy: Default::default(),
                     name: "r".into(),
                     matcher,
                     action,
