@@ -48,6 +48,7 @@ mod balance;
 mod builder;
 mod channel;
 mod connect;
+mod counters;
 mod error;
 mod future;
 mod http_client;
@@ -58,6 +59,7 @@ mod target;
 
 pub use builder::{Builder, DEFAULT_CONFIG_TIMEOUT};
 pub use channel::MeshChannel;
+pub use counters::CounterSnapshot;
 pub use error::Error;
 pub use future::ResponseFuture;
 pub use http_client::MeshHttpClient;
