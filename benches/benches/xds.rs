@@ -64,6 +64,7 @@ fn one_service() -> MeshConfig {
             service,
             ports: vec![port],
             tls: Default::default(),
+            policy: Default::default(),
         },
     );
     config

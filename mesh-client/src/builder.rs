@@ -1,5 +1,6 @@
 //! Settings shared by [`MeshChannel`] and [`MeshHttpClient`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mesh_core::identity::Identity;
@@ -7,6 +8,7 @@ use mesh_core::xds::XdsClient;
 
 use crate::balance::DEFAULT_DECAY;
 use crate::connect::{Caller, Connections};
+use crate::counters::Counters;
 use crate::stack::Stack;
 use crate::{Error, MeshChannel, MeshHttpClient, resolve, target};
 
@@ -91,7 +93,8 @@ impl Builder {
     /// it. Must be called inside a Tokio runtime.
     pub fn channel(&self, xds: &XdsClient, target: &str) -> Result<MeshChannel, Error> {
         let listener = target::listener_name(target)?;
-        let stack = self.stack(xds, &listener, Caller::Grpc, self.connections());
+        let counters = Arc::default();
+        let stack = self.stack(xds, &listener, Caller::Grpc, self.connections(), counters);
         Ok(MeshChannel::from_stack(stack))
     }
 
@@ -105,19 +108,22 @@ impl Builder {
         Connections::new(self.identity.clone())
     }
 
-    /// The stack of one target (the listener `listener`). Needs a Tokio runtime.
+    /// The stack of one target (the listener `listener`), counting into `counters`. Needs a
+    /// Tokio runtime.
     pub(crate) fn stack(
         &self,
         xds: &XdsClient,
         listener: &str,
         caller: Caller,
         connections: Connections,
+        counters: Arc<Counters>,
     ) -> Stack {
-        let resolution = resolve::spawn(xds, listener, self.load_decay);
+        let resolution = resolve::spawn(xds, listener, self.load_decay, Arc::clone(&counters));
         Stack::new(
             listener,
             caller,
             self.config_timeout,
+            counters,
             resolution,
             connections,
         )

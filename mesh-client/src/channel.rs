@@ -5,11 +5,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use mesh_core::xds::XdsClient;
 
 use crate::stack::Stack;
-use crate::{BoxError, Builder, Error, ResponseFuture};
+use crate::{BoxError, Builder, CounterSnapshot, Error, ResponseBody, ResponseFuture};
 
 /// A gRPC channel to an `xds:` target: a drop-in for `tonic::transport::Channel`.
 ///
@@ -19,7 +18,8 @@ use crate::{BoxError, Builder, Error, ResponseFuture};
 ///
 /// Requests never wait in `poll_ready`; one that arrives before the first configuration waits
 /// for it (see [`Builder::config_timeout`]). Failures are `tonic::Status`es, mostly
-/// `UNAVAILABLE`, whose source is the [`Error`] that says what went wrong and where.
+/// `UNAVAILABLE` (`DEADLINE_EXCEEDED` when the call's deadline passed), whose source is the
+/// [`Error`] that says what went wrong and where.
 #[derive(Clone, Debug)]
 pub struct MeshChannel {
     stack: Stack,
@@ -40,6 +40,12 @@ impl MeshChannel {
         Builder::new()
     }
 
+    /// What the channel's resilience policies (retries, faults, circuit breakers, outlier
+    /// detection) have done since it was built; clones share the counts.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.stack.counters().snapshot()
+    }
+
     pub(crate) fn from_stack(stack: Stack) -> Self {
         Self { stack }
     }
@@ -50,7 +56,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Incoming>;
+    type Response = Response<ResponseBody>;
     type Error = tonic::Status;
     type Future = ResponseFuture<tonic::Status>;
 

@@ -111,6 +111,20 @@ pub enum Error {
         /// The cluster name.
         cluster: String,
     },
+    /// The cluster's circuit breaker refused the request: it has as many requests in flight
+    /// and waiting as its limits allow.
+    #[error(
+        "UNAVAILABLE: circuit breaker open: cluster {cluster:?} has {max_requests} requests in \
+         flight and {max_pending} waiting, its limits; the circuit breaker refused this request"
+    )]
+    CircuitBreakerOpen {
+        /// The cluster name.
+        cluster: String,
+        /// The most requests in flight it allows.
+        max_requests: u32,
+        /// The most requests waiting it allows.
+        max_pending: u32,
+    },
     /// The cluster asks for mTLS but the client has no identity to present.
     #[error(
         "UNAVAILABLE: cluster {cluster:?} requires mTLS but this client has no identity: give \
@@ -133,6 +147,33 @@ pub enum Error {
         endpoint: SocketAddr,
         /// What the HTTP client said.
         source: hyper_util::client::legacy::Error,
+    },
+    /// The call's deadline passed: the route's timeout, the caller's `grpc-timeout` (or
+    /// `mesh-timeout`), or the deadline of the request being served. Never retried.
+    #[error(
+        "DEADLINE_EXCEEDED: call to {listener:?} on route {route:?} did not complete within its \
+         {limit:?} deadline (the route's timeout or the caller's deadline)"
+    )]
+    DeadlineExceeded {
+        /// The listener (target) name.
+        listener: String,
+        /// The route name (may be empty).
+        route: String,
+        /// The time the call had.
+        limit: Duration,
+    },
+    /// The last attempt got no response within the route's per-try timeout.
+    #[error(
+        "UNAVAILABLE: endpoint {endpoint} of cluster {cluster:?} did not answer within the \
+         per-try timeout of {timeout:?}"
+    )]
+    TryTimeout {
+        /// The cluster name.
+        cluster: String,
+        /// The endpoint address.
+        endpoint: SocketAddr,
+        /// The per-try timeout.
+        timeout: Duration,
     },
     /// The request failed on an established connection.
     #[error("request to endpoint {endpoint} of cluster {cluster:?} failed: {source}")]
@@ -185,13 +226,26 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         !matches!(
             self,
-            Error::InvalidTarget { .. } | Error::InvalidUri { .. } | Error::Request { .. }
+            Error::InvalidTarget { .. }
+                | Error::InvalidUri { .. }
+                | Error::Request { .. }
+                | Error::DeadlineExceeded { .. }
         )
+    }
+
+    /// Whether the call's deadline passed (gRPC `DEADLINE_EXCEEDED`).
+    pub fn is_deadline_exceeded(&self) -> bool {
+        matches!(self, Error::DeadlineExceeded { .. })
     }
 
     /// Whether the request waited too long for its first configuration.
     pub fn is_config_timeout(&self) -> bool {
         matches!(self, Error::ConfigTimeout { .. })
+    }
+
+    /// Whether a cluster's circuit breaker refused the request (too many in flight).
+    pub fn is_circuit_breaker_open(&self) -> bool {
+        matches!(self, Error::CircuitBreakerOpen { .. })
     }
 
     /// Whether the request failed to connect to the endpoint it was sent to.
@@ -206,6 +260,7 @@ impl From<Error> for tonic::Status {
         let code = match &error {
             Error::InvalidTarget { .. } | Error::InvalidUri { .. } => tonic::Code::InvalidArgument,
             Error::Request { .. } => tonic::Code::Unknown,
+            Error::DeadlineExceeded { .. } => tonic::Code::DeadlineExceeded,
             _ => tonic::Code::Unavailable,
         };
         let mut status = tonic::Status::new(code, error.to_string());

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -9,16 +10,38 @@ use std::task::{Context, Poll, ready};
 use http::Response;
 use hyper::body::Incoming;
 
-use crate::Error;
-use crate::balance::InFlight;
+use crate::balance::{InFlight, Permit};
+use crate::retry::Failure;
+use crate::{Error, ResponseBody};
 
 type Result<T> = std::result::Result<T, Error>;
 
-/// A request sent to an endpoint, waiting for its response.
+/// One attempt sent to an endpoint, waiting for the response head. When it comes, the attempt
+/// is reported to the endpoint as a success or a failure (see [`Failure`]).
 pub(crate) struct Sent {
     pub(crate) response: hyper_util::client::legacy::ResponseFuture,
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) cluster: Arc<str>,
+    /// The cluster's circuit-breaker slot, when this attempt holds it: until the response head.
+    pub(crate) permit: Option<Permit>,
+}
+
+impl Sent {
+    /// The endpoint the attempt went to (asked before the response comes).
+    pub(crate) fn endpoint(&self) -> SocketAddr {
+        let in_flight = self.in_flight.as_ref();
+        in_flight
+            .expect("an attempt is in flight until its response comes")
+            .endpoint()
+            .address()
+    }
+
+    /// Gives up on the attempt after its per-try timeout, a failure of the endpoint.
+    pub(crate) fn timed_out(mut self) {
+        if let Some(in_flight) = self.in_flight.take() {
+            in_flight.failed();
+        }
+    }
 }
 
 impl Future for Sent {
@@ -26,17 +49,22 @@ impl Future for Sent {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let result = ready!(Pin::new(&mut self.response).poll(cx));
+        self.permit = None;
         let Some(in_flight) = self.in_flight.take() else {
             panic!("the response future was polled after it completed");
         };
         match result {
             Ok(response) => {
-                in_flight.responded();
+                match Failure::of_response(response.status(), response.headers()) {
+                    Some(failure) if failure.is_endpoint_failure() => in_flight.failed(),
+                    _ => in_flight.succeeded(),
+                }
                 Poll::Ready(Ok(response))
             }
             Err(source) => {
                 let cluster = self.cluster.to_string();
                 let endpoint = in_flight.endpoint().address();
+                in_flight.failed();
                 Poll::Ready(Err(if source.is_connect() {
                     Error::Connect {
                         cluster,
@@ -55,11 +83,16 @@ impl Future for Sent {
     }
 }
 
+/// A boxed response future: the slow path.
+pub(crate) type Boxed = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>>> + Send>>;
+
 pub(crate) enum State {
-    /// On its way to an endpoint: the common case, no allocation of its own.
+    /// On its way to an endpoint, with no policy to apply: the common case, no allocation of
+    /// its own.
     Sent(Sent),
-    /// Waiting for the target's first configuration, then sent.
-    Waiting(Pin<Box<dyn Future<Output = Result<Response<Incoming>>> + Send>>),
+    /// Anything more: policies (timeouts, retries, faults), a queue at the circuit breaker, or
+    /// waiting for the target's first configuration.
+    Boxed(Boxed),
     /// Failed before it was sent.
     Failed(Option<Error>),
 }
@@ -83,7 +116,7 @@ impl<E> std::fmt::Debug for ResponseFuture<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
             State::Sent(_) => "Sent",
-            State::Waiting(_) => "Waiting",
+            State::Boxed(_) => "Boxed",
             State::Failed(_) => "Failed",
         };
         f.debug_struct("ResponseFuture")
@@ -93,12 +126,12 @@ impl<E> std::fmt::Debug for ResponseFuture<E> {
 }
 
 impl<E: From<Error>> Future for ResponseFuture<E> {
-    type Output = std::result::Result<Response<Incoming>, E>;
+    type Output = std::result::Result<Response<ResponseBody>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let result = match &mut self.state {
-            State::Sent(sent) => ready!(Pin::new(sent).poll(cx)),
-            State::Waiting(future) => ready!(future.as_mut().poll(cx)),
+            State::Sent(sent) => ready!(Pin::new(sent).poll(cx)).map(|r| r.map(ResponseBody::new)),
+            State::Boxed(future) => ready!(future.as_mut().poll(cx)),
             State::Failed(error) => Err(error
                 .take()
                 .expect("the response future was polled after it completed")),

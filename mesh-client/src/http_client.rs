@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
 use mesh_core::xds::XdsClient;
 
 use crate::connect::{Caller, Connections, RequestBody};
+use crate::counters::Counters;
 use crate::future::State;
 use crate::stack::Stack;
-use crate::{BoxError, Builder, Error, ResponseFuture};
+use crate::{BoxError, Builder, CounterSnapshot, Error, ResponseBody, ResponseFuture};
 
 /// An HTTP client for requests such as `GET http://serviceb.demo:8080/items`.
 ///
@@ -30,6 +30,8 @@ struct Inner {
     builder: Builder,
     xds: XdsClient,
     connections: Connections,
+    /// Shared by the stacks of every listener.
+    counters: Arc<Counters>,
     /// One stack per listener (URI authority).
     stacks: RwLock<HashMap<String, Stack>>,
 }
@@ -54,6 +56,7 @@ impl MeshHttpClient {
     pub(crate) fn from_parts(builder: Builder, xds: XdsClient) -> Self {
         let inner = Inner {
             connections: builder.connections(),
+            counters: Arc::default(),
             builder,
             xds,
             stacks: RwLock::new(HashMap::new()),
@@ -63,8 +66,14 @@ impl MeshHttpClient {
         }
     }
 
+    /// What the client's resilience policies (retries, faults, circuit breakers, outlier
+    /// detection) have done since it was built, over all services; clones share the counts.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.inner.counters.snapshot()
+    }
+
     /// Sends `GET uri`, e.g. `client.get("http://serviceb.demo:8080/items").await`.
-    pub async fn get(&self, uri: &str) -> Result<Response<Incoming>, Error> {
+    pub async fn get(&self, uri: &str) -> Result<Response<ResponseBody>, Error> {
         let uri: Uri = uri.parse().map_err(|_| Error::InvalidUri {
             uri: uri.to_string(),
             reason: "it does not parse as a URI",
@@ -91,10 +100,10 @@ impl MeshHttpClient {
         let mut stacks = stacks.write().unwrap_or_else(PoisonError::into_inner);
         let stack = stacks.entry(listener.to_string()).or_insert_with(|| {
             let inner = &self.inner;
-            let connections = inner.connections.clone();
+            let (connections, counters) = (inner.connections.clone(), inner.counters.clone());
             inner
                 .builder
-                .stack(&inner.xds, listener, Caller::Http, connections)
+                .stack(&inner.xds, listener, Caller::Http, connections, counters)
         });
         stack.call(request)
     }
@@ -121,7 +130,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Incoming>;
+    type Response = Response<ResponseBody>;
     type Error = Error;
     type Future = ResponseFuture<Error>;
 

@@ -36,27 +36,51 @@
 //! 1. resolution: the target's route table, kept current by a background task per target that
 //!    follows Listener -> RouteConfiguration -> Clusters -> ClusterLoadAssignments;
 //! 2. `route`: the first matching route of the virtual host serving the target, then one of its
-//!    clusters by weight;
-//! 3. `balance`: power of two choices over the cluster's healthy endpoints, by peak-EWMA
-//!    latency times requests in flight;
-//! 4. `connect`: a pooled HTTP/2 (gRPC) or HTTP/1.1 connection to the chosen endpoint, over
-//!    mTLS when the cluster says so.
+//!    clusters by weight; the request counts towards that cluster's retry budget;
+//! 3. the route's policies, set in mesh-control's YAML and carried over xDS as gRPC carries
+//!    them (a route without any takes a fast path that skips this stage):
+//!    - `fault`: injected delays and aborts, by share and request headers (gRFC A33);
+//!    - `timeout`: the call's deadline, the earliest of the route's timeout, the caller's
+//!      `grpc-timeout` (`mesh-timeout` for HTTP) and the deadline of the request being served
+//!      ([`mesh_core::deadline`], set by mesh-server). Each attempt carries the time left in
+//!      that header; a call past its deadline fails with [`Error::DeadlineExceeded`] and is
+//!      never retried;
+//!    - `retry`: retries on the gRPC statuses, HTTP statuses and connection failures the route
+//!      names (gRFC A44), up to its attempts, each after a random exponential backoff, on
+//!      another endpoint than the one that just failed, within the cluster's retry budget. An
+//!      attempt with no response within the per-try timeout is retried. Request bodies are
+//!      kept for retries up to 64 KiB if complete at once; larger or streaming bodies are sent
+//!      once. Retries carry `grpc-previous-rpc-attempts`, as does the response after one;
+//! 4. `balance`: the cluster's circuit breaker (a slot per call, held until the response
+//!    head; overflow fails at once with [`Error::CircuitBreakerOpen`]), then the endpoint for
+//!    each attempt by the cluster's policy (P2C peak-EWMA by default, P2C least request, round
+//!    robin or ring hash), skipping endpoints ejected by outlier detection;
+//! 5. `connect`: a pooled HTTP/2 (gRPC) or HTTP/1.1 connection to the chosen endpoint, over
+//!    mTLS when the cluster says so; each attempt's outcome is reported to its endpoint.
+//!
+//! [`MeshChannel::counters`] and [`MeshHttpClient::counters`] say what the policies did:
+//! attempts, retries, spent budgets, breaker overflows, ejections and injected faults.
 //!
 //! If mesh-control becomes unreachable, the last configuration stays in force.
 
 mod balance;
+mod body;
 mod builder;
 mod channel;
 mod connect;
 mod counters;
 mod error;
+mod fault;
 mod future;
 mod http_client;
 mod resolve;
+mod retry;
 mod route;
 mod stack;
 mod target;
+mod timeout;
 
+pub use body::ResponseBody;
 pub use builder::{Builder, DEFAULT_CONFIG_TIMEOUT};
 pub use channel::MeshChannel;
 pub use counters::CounterSnapshot;

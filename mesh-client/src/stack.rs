@@ -4,25 +4,36 @@
 //!    waiting; only a request that arrives before the first configuration waits for it, up to
 //!    the configured bound.
 //! 2. **Route** ([`crate::route`]): the first route that matches the request, then one of its
-//!    clusters by weight. Per-route timeouts and retries will wrap the stages below.
-//! 3. **Balance** ([`crate::balance`]): the cluster's endpoint with the lower peak-EWMA cost of two
-//!    random ones. A per-cluster circuit breaker will sit here.
-//! 4. **Endpoint** ([`crate::connect`]): the request counts as in flight on its endpoint and goes
-//!    out on a pooled connection to it, over mTLS if the cluster says so. Outlier tracking will
-//!    sit here.
+//!    clusters by weight. The request counts towards the cluster's retry budget.
+//! 3. **Policies** ([`call`]), only when the route has some or the call has a deadline: fault
+//!    injection ([`crate::fault`]), the deadline ([`crate::timeout`]), then the attempts with
+//!    their per-try timeout and retries ([`crate::retry`]). Without any, the request takes the
+//!    fast path: no allocation beyond the connection's.
+//! 4. **Circuit breaker** ([`crate::balance`]): a slot among the cluster's requests in flight,
+//!    held until the response head; a full cluster queues the request or refuses it.
+//! 5. **Balance** ([`crate::balance`]): the endpoint for an attempt, by the cluster's policy,
+//!    avoiding the endpoint whose attempt just failed.
+//! 6. **Endpoint** ([`crate::connect`]): the attempt counts as in flight on its endpoint and
+//!    goes out on a pooled connection to it, over mTLS if the cluster says so; its outcome is
+//!    reported to the endpoint for outlier detection.
 
+mod call;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Request;
+use http::{Request, Response};
 use tokio::sync::watch;
 
-use crate::Error;
-use crate::balance::{Balancer, Endpoint};
+use crate::balance::Admission;
 use crate::connect::{Caller, Connections, RequestBody};
+use crate::counters::Counters;
 use crate::future::{ResponseFuture, Sent, State};
 use crate::resolve::Resolution;
-use crate::route::RequestHead;
+use crate::route::{RequestHead, Routed};
+use crate::{Error, ResponseBody, timeout};
+use call::Call;
 
 /// The stack of one target; cheap to clone.
 #[derive(Clone, Debug)]
@@ -37,21 +48,17 @@ struct Target {
     listener: String,
     caller: Caller,
     config_timeout: Duration,
-}
-
-/// Where a request stands after the synchronous stages.
-enum Dispatch {
-    Sent(Sent),
-    /// No configuration yet: the request comes back to wait.
-    Pending(Request<RequestBody>),
+    counters: Arc<Counters>,
 }
 
 impl Stack {
-    /// The stack of `listener`, routing by what `resolution` publishes.
+    /// The stack of `listener`, routing by what `resolution` publishes and counting into
+    /// `counters`.
     pub(crate) fn new(
         listener: &str,
         caller: Caller,
         config_timeout: Duration,
+        counters: Arc<Counters>,
         resolution: watch::Receiver<Arc<Resolution>>,
         connections: Connections,
     ) -> Self {
@@ -59,6 +66,7 @@ impl Stack {
             listener: listener.to_string(),
             caller,
             config_timeout,
+            counters,
         };
         Self {
             target: Arc::new(target),
@@ -70,47 +78,83 @@ impl Stack {
     /// Sends `request` down the stack.
     pub(crate) fn call<E>(&self, request: Request<RequestBody>) -> ResponseFuture<E> {
         let resolution = Arc::clone(&self.resolution.borrow());
-        let state = match self.dispatch(&resolution, request) {
-            Ok(Dispatch::Sent(sent)) => State::Sent(sent),
-            Ok(Dispatch::Pending(request)) => {
-                State::Waiting(Box::pin(self.clone().wait_and_send(request)))
-            }
-            Err(error) => State::Failed(Some(error)),
-        };
-        ResponseFuture::new(state)
+        ResponseFuture::new(self.dispatch(&resolution, request))
     }
 
-    /// Stages 2 to 4, for a request whose resolution is at hand.
-    fn dispatch(
-        &self,
-        resolution: &Resolution,
-        request: Request<RequestBody>,
-    ) -> Result<Dispatch, Error> {
+    /// Stages 2 and on, for a request whose resolution is at hand; stage 1's slow path if it is
+    /// not there yet.
+    fn dispatch(&self, resolution: &Resolution, request: Request<RequestBody>) -> State {
         let table = match resolution {
             Resolution::Ready(table) => table,
-            Resolution::Pending => return Ok(Dispatch::Pending(request)),
-            Resolution::Failed(why) => return Err(why.to_error(&self.target.listener)),
+            Resolution::Pending => {
+                return State::Boxed(Box::pin(self.clone().wait_and_send(request)));
+            }
+            Resolution::Failed(why) => {
+                return State::Failed(Some(why.to_error(&self.target.listener)));
+            }
         };
-        let mut rng = rand::rng();
-        let cluster: &Arc<Balancer> = table.route(&RequestHead::of(&request), &mut rng)?;
-        let endpoint: &Arc<Endpoint> = cluster.pick(&mut rng)?;
+        let routed = match table.route(&RequestHead::of(&request), &mut rand::rng()) {
+            Ok(routed) => routed,
+            Err(error) => return State::Failed(Some(error)),
+        };
+        routed.cluster.retry_budget().deposit();
+        let policy = &routed.route.policy;
+        let deadline = timeout::deadline(policy.timeout, request.headers(), self.target.caller);
+        if deadline.is_some() || policy.retry.is_some() || policy.fault.is_some() {
+            let call = Call::new(self.clone(), routed, deadline);
+            return State::Boxed(Box::pin(call.run(request, None)));
+        }
+        match routed.cluster.admit() {
+            Ok(Admission::Now(permit)) => match self.send(routed, None, request) {
+                Ok(sent) => State::Sent(Sent {
+                    permit: Some(permit),
+                    ..sent
+                }),
+                Err(error) => State::Failed(Some(error)),
+            },
+            Ok(queued @ Admission::Queued(_)) => {
+                let call = Call::new(self.clone(), routed, None);
+                State::Boxed(Box::pin(call.run(request, Some(queued))))
+            }
+            Err(error) => State::Failed(Some(error)),
+        }
+    }
+
+    /// Stages 5 and 6 for one attempt: picks the endpoint (not `avoid` if another will do),
+    /// counts the attempt in flight there and sends it.
+    fn send(
+        &self,
+        routed: Routed<'_>,
+        avoid: Option<SocketAddr>,
+        request: Request<RequestBody>,
+    ) -> Result<Sent, Error> {
+        let Routed { route, cluster } = routed;
+        let hash = route.hash(request.headers());
+        let endpoint = cluster.pick(hash, avoid, &mut rand::rng())?;
         let in_flight = endpoint.start();
+        Counters::bump(&self.target.counters.attempts);
         let protocol = self.target.caller.protocol(cluster.protocol());
         let response = self
             .connections
             .send(protocol, cluster, endpoint, request)?;
-        Ok(Dispatch::Sent(Sent {
+        Ok(Sent {
             response,
             in_flight: Some(in_flight),
             cluster: cluster.cluster_name(),
-        }))
+            permit: None,
+        })
+    }
+
+    /// The counters the stack adds to.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.target.counters
     }
 
     /// Stage 1's slow path: waits for the first resolution, then goes on as usual.
     async fn wait_and_send(
         mut self,
         request: Request<RequestBody>,
-    ) -> Result<http::Response<hyper::body::Incoming>, Error> {
+    ) -> Result<Response<ResponseBody>, Error> {
         let target = Arc::clone(&self.target);
         let resolved = async {
             let resolution = self
@@ -132,10 +176,7 @@ impl Stack {
                 });
             }
         };
-        match self.dispatch(&resolution, request)? {
-            Dispatch::Sent(sent) => sent.await,
-            Dispatch::Pending(_) => unreachable!("waited until the resolution was not pending"),
-        }
+        ResponseFuture::<Error>::new(self.dispatch(&resolution, request)).await
     }
 }
 

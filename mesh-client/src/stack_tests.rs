@@ -122,14 +122,22 @@ fn resolution(
 }
 
 fn stack(caller: Caller, rx: watch::Receiver<Arc<Resolution>>, config_timeout: Duration) -> Stack {
-    Stack::new(LISTENER, caller, config_timeout, rx, Connections::new(None))
+    let counters = Arc::default();
+    Stack::new(
+        LISTENER,
+        caller,
+        config_timeout,
+        counters,
+        rx,
+        Connections::new(None),
+    )
 }
 
 fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path).body(Empty::new()).unwrap()
 }
 
-async fn text(response: Response<Incoming>) -> String {
+async fn text(response: Response<crate::ResponseBody>) -> String {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
 }
@@ -138,7 +146,7 @@ async fn text(response: Response<Incoming>) -> String {
 async fn grpc_requests_are_routed_by_path_over_http2() {
     let never = Arc::new(Notify::new());
     let (a, b) = (server("a", never.clone()).await, server("b", never).await);
-    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY);
+    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY, Arc::default());
     let ready = resolution(
         &mut builder,
         UpstreamProtocol::Http1,
@@ -157,7 +165,7 @@ async fn grpc_requests_are_routed_by_path_over_http2() {
 async fn http_requests_keep_the_service_name_as_host() {
     let never = Arc::new(Notify::new());
     let b = server("b", never).await;
-    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY);
+    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY, Arc::default());
     let ready = resolution(&mut builder, UpstreamProtocol::Http1, &[("b", &[b])]);
     let (_tx, rx) = watch::channel(Arc::new(ready));
     let stack = stack(Caller::Http, rx, DEFAULT_CONFIG_TIMEOUT);
@@ -177,7 +185,7 @@ async fn a_request_before_the_first_config_waits_for_it() {
 
     let waiting = tokio::spawn(channel.oneshot(get("/x")));
     tokio::task::yield_now().await;
-    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY);
+    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY, Arc::default());
     tx.send_replace(Arc::new(resolution(
         &mut builder,
         UpstreamProtocol::Http2,
@@ -220,7 +228,7 @@ async fn an_endpoint_removed_while_a_request_is_in_flight_still_answers_it() {
         server("old", release.clone()).await,
         server("new", release.clone()).await,
     );
-    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY);
+    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY, Arc::default());
     let first = resolution(&mut builder, UpstreamProtocol::Http2, &[("b", &[old])]);
     let (tx, rx) = watch::channel(Arc::new(first));
     let channel = MeshChannel::from_stack(stack(Caller::Grpc, rx, DEFAULT_CONFIG_TIMEOUT));
@@ -248,7 +256,7 @@ async fn an_unreachable_endpoint_is_a_connect_error_naming_it() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY);
+    let mut builder = TableBuilder::new(crate::balance::DEFAULT_DECAY, Arc::default());
     let ready = resolution(&mut builder, UpstreamProtocol::Http2, &[("b", &[closed])]);
     let (_tx, rx) = watch::channel(Arc::new(ready));
     let stack = stack(Caller::Grpc, rx, DEFAULT_CONFIG_TIMEOUT);

@@ -87,6 +87,32 @@ fn validate_bad_dir_names_file_and_line() {
 }
 
 #[test]
+fn validate_checks_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("service.yaml"), SERVICE).unwrap();
+    let policy = |ratio: &str| {
+        format!(
+            "apiVersion: mesh.dev/v1alpha1\nkind: BackendPolicy\nmetadata: {{name: b, namespace: demo}}\n\
+             spec:\n  targetRefs: [{{kind: Service, name: serviceb}}]\n  retryBudget: {{ratio: {ratio}}}\n"
+        )
+    };
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, policy("2")).unwrap();
+    let output = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains(
+            "policy.yaml:6: BackendPolicy demo/b: spec.retryBudget.ratio: 2 is out of range"
+        ),
+        "{}",
+        text(&output)
+    );
+    std::fs::write(&path, policy("0.5")).unwrap();
+    let output = run(&["validate", dir.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+#[test]
 fn bootstrap_prints_grpc_bootstrap_json() {
     let output = run(&[
         "bootstrap",

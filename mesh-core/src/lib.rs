@@ -6,9 +6,11 @@
 //! - [`bootstrap`]: the gRPC xDS bootstrap (gRFC A27) that tells an app where mesh-control is.
 //! - [`registration`]: how a meshed server announces the service it serves.
 //! - [`identity`]: the workload's SPIFFE identity (key, certificate, rotation, rustls configs).
+//! - [`deadline`]: request deadlines, carried from server to client (`grpc-timeout`).
 
 mod backoff;
 pub mod bootstrap;
+pub mod deadline;
 pub mod identity;
 pub mod model;
 pub mod registration;

@@ -49,16 +49,25 @@
 //! from the mesh's CA) is closed and logged at `warn`, one line each, with the peer address and
 //! the reason.
 //!
+//! # Deadlines
+//!
+//! Every request runs under its caller's deadline (`grpc-timeout`, or `mesh-timeout` for HTTP):
+//! calls the handler makes through `mesh-client` are bounded by what is left of it, and a
+//! request still unanswered when it passes gets `DEADLINE_EXCEEDED` (gRPC) or `504` (HTTP).
+//! See [`deadline`]; the same layer, [`DeadlineLayer`], works on any tower service.
+//!
 //! Authorization, rate limits and drain policies will join the inbound stack here.
 
 mod accept;
 mod builder;
+pub mod deadline;
 mod error;
 mod inbound;
 mod peer;
 mod server;
 
 pub use builder::{DEFAULT_SHUTDOWN_TIMEOUT, MeshServerBuilder};
+pub use deadline::{Deadline, DeadlineLayer};
 pub use error::Error;
 pub use server::MeshServer;
 

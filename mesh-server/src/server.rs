@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::accept::{Accepted, Acceptor, Refused};
+use crate::deadline::Deadline;
 use crate::peer::AddPeer;
 use crate::{BoxError, Error, MeshServerBuilder, inbound};
 
@@ -92,8 +93,9 @@ impl MeshServer {
     /// `service` is any cloneable tower service of HTTP requests: an `axum::Router`, tonic's
     /// `Routes::into_axum_router()`, or a hyper `service_fn` wrapped by `tower::service_fn`.
     /// Requests that came over mTLS carry the client's
-    /// [`PeerIdentity`] in their extensions. Accept errors and refused connections are logged
-    /// and do not stop the server.
+    /// [`PeerIdentity`] in their extensions; each request runs under its caller's deadline (see
+    /// [`deadline`](crate::deadline)). Accept errors and refused connections are logged and do
+    /// not stop the server.
     pub async fn serve<S, B>(
         self,
         service: S,
@@ -244,7 +246,8 @@ async fn accept(
 }
 
 /// Serves HTTP/1.1 or HTTP/2 (whichever the client speaks) on `io` until it closes or the
-/// server shuts down; requests carry `peer`, the client's identity after an mTLS handshake.
+/// server shuts down; requests carry `peer`, the client's identity after an mTLS handshake, and
+/// run under their callers' deadlines.
 async fn serve_connection<I, S, B>(
     http: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
@@ -261,7 +264,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let service = TowerToHyperService::new(AddPeer::new(service, peer));
+    let service = TowerToHyperService::new(AddPeer::new(Deadline::new(service), peer));
     let connection = http.serve_connection(TokioIo::new(io), service);
     watcher.watch(connection.into_owned()).await
 }

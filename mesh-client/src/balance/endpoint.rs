@@ -1,8 +1,11 @@
-//! One endpoint's load: requests in flight and a peak-EWMA latency estimate.
+//! One endpoint of a cluster: requests in flight, a peak-EWMA latency estimate and its health.
 //!
-//! An [`Endpoint`] is shared (`Arc`) by every routing snapshot that contains it, so its load
-//! survives endpoint-set updates; a request holds an [`InFlight`] for as long as it waits for its
-//! response, which keeps the endpoint alive even after it left the set.
+//! An [`Endpoint`] belongs to one cluster and is shared (`Arc`) by every routing snapshot of that
+//! cluster that contains its address, so its load and health survive endpoint-set updates; a
+//! request holds an [`InFlight`] for as long as it waits for its response, which keeps the
+//! endpoint alive even after it left the set. The request ends with
+//! [`InFlight::succeeded`] or [`InFlight::failed`], which feed the latency estimate and outlier
+//! detection; a request dropped without either (the caller gave up) counts for neither.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +16,7 @@ use http::uri::Authority;
 use tokio::time::Instant;
 
 use super::ewma::RttEstimate;
+use super::outlier::{Detector, Health};
 
 /// What an endpoint costs while it has requests in flight but no latency observed yet: high, so
 /// that a new endpoint takes one probing request at a time until its first response.
@@ -26,11 +30,19 @@ pub(crate) struct Endpoint {
     decay: Duration,
     pending: AtomicUsize,
     rtt: Mutex<RttEstimate>,
+    health: Health,
+    /// The cluster's outlier detection, if on.
+    detector: Option<Arc<Detector>>,
 }
 
 impl Endpoint {
-    /// A fresh endpoint at `address`: nothing in flight, no latency known.
-    pub(crate) fn new(address: SocketAddr, decay: Duration) -> Self {
+    /// A fresh endpoint at `address`: nothing in flight, no latency known; its results go to
+    /// `detector`, if any.
+    pub(crate) fn new(
+        address: SocketAddr,
+        decay: Duration,
+        detector: Option<Arc<Detector>>,
+    ) -> Self {
         let authority = Authority::try_from(address.to_string())
             .expect("a socket address is a valid URI authority");
         Self {
@@ -39,6 +51,8 @@ impl Endpoint {
             decay,
             pending: AtomicUsize::new(0),
             rtt: Mutex::new(RttEstimate::new(Instant::now())),
+            health: Health::default(),
+            detector,
         }
     }
 
@@ -52,14 +66,29 @@ impl Endpoint {
         &self.authority
     }
 
+    /// What outlier detection knows of it.
+    pub(crate) fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Whether outlier detection ejected it: it takes no new requests.
+    pub(crate) fn is_ejected(&self) -> bool {
+        self.health.is_ejected()
+    }
+
     /// How much a new request would cost here: latency estimate times (requests in flight + 1).
     pub(crate) fn cost(&self, now: Instant) -> f64 {
-        let pending = self.pending.load(Ordering::Relaxed);
+        let pending = self.pending();
         let rtt = self.lock_rtt().at(now, self.decay);
         if rtt == 0.0 && pending > 0 {
             return UNKNOWN_RTT_COST * pending as f64;
         }
         rtt * (pending + 1) as f64
+    }
+
+    /// Requests in flight now.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// Counts a request as in flight until the returned guard is finished or dropped.
@@ -69,12 +98,6 @@ impl Endpoint {
             endpoint: Arc::clone(self),
             sent_at: Instant::now(),
         }
-    }
-
-    /// Requests in flight now.
-    #[cfg(test)]
-    pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
     }
 
     fn lock_rtt(&self) -> std::sync::MutexGuard<'_, RttEstimate> {
@@ -95,11 +118,9 @@ impl InFlight {
         &self.endpoint
     }
 
-    /// The response arrived: folds its latency into the estimate and ends the request.
-    ///
-    /// A request that failed is just dropped: its (often tiny) latency says nothing about
-    /// how fast the endpoint serves.
-    pub(crate) fn responded(self) {
+    /// The endpoint answered well: folds the latency into its estimate and counts a success
+    /// for outlier detection.
+    pub(crate) fn succeeded(self) {
         let now = Instant::now();
         let endpoint = &self.endpoint;
         endpoint.lock_rtt().observe(
@@ -107,6 +128,20 @@ impl InFlight {
             now,
             endpoint.decay,
         );
+        if let Some(detector) = &endpoint.detector {
+            detector.succeeded(endpoint);
+        }
+    }
+
+    /// The endpoint failed the request (connection failure, 5xx, UNAVAILABLE, attempt timed
+    /// out): counts a failure for outlier detection, which may eject the endpoint at once.
+    ///
+    /// The latency estimate is left alone: a failure's (often tiny) latency says nothing about
+    /// how fast the endpoint serves.
+    pub(crate) fn failed(self) {
+        if let Some(detector) = &self.endpoint.detector {
+            detector.failed(&self.endpoint);
+        }
     }
 }
 
@@ -122,7 +157,11 @@ mod tests {
     use crate::balance::ewma::DEFAULT_DECAY;
 
     fn endpoint() -> Arc<Endpoint> {
-        Arc::new(Endpoint::new("127.0.0.1:1".parse().unwrap(), DEFAULT_DECAY))
+        Arc::new(Endpoint::new(
+            "127.0.0.1:1".parse().unwrap(),
+            DEFAULT_DECAY,
+            None,
+        ))
     }
 
     #[tokio::test(start_paused = true)]
@@ -131,13 +170,23 @@ mod tests {
         assert_eq!(e.cost(Instant::now()), 0.0);
         let first = e.start();
         tokio::time::advance(Duration::from_millis(10)).await;
-        first.responded();
+        first.succeeded();
         assert_eq!(e.pending(), 0);
         let ten_ms = 10_000_000.0;
         assert_eq!(e.cost(Instant::now()), ten_ms);
         let _a = e.start();
         let _b = e.start();
         assert_eq!(e.cost(Instant::now()), 3.0 * ten_ms);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_leaves_the_latency_alone() {
+        let e = endpoint();
+        let failing = e.start();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        failing.failed();
+        assert_eq!(e.pending(), 0);
+        assert_eq!(e.cost(Instant::now()), 0.0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -152,7 +201,7 @@ mod tests {
 
     #[test]
     fn authority_is_the_address() {
-        let e = Endpoint::new("[::1]:8080".parse().unwrap(), DEFAULT_DECAY);
+        let e = Endpoint::new("[::1]:8080".parse().unwrap(), DEFAULT_DECAY, None);
         assert_eq!(e.authority().as_str(), "[::1]:8080");
     }
 }

@@ -1,17 +1,39 @@
-//! Balancing: which endpoint of a cluster takes a request.
+//! Balancing: which endpoint of a cluster takes a request, and whether the cluster takes it.
 //!
-//! The default (and so far only) policy is *power of two choices* over peak-EWMA load: draw two
-//! distinct endpoints at random and send to the one whose cost, latency estimate times
-//! (requests in flight + 1), is lower. It avoids slow and busy endpoints without the herd effect
-//! of always picking the global minimum, and needs no coordination between requests.
+//! A [`Balancer`] is an immutable snapshot of a cluster as requests see it: its usable
+//! endpoints and how to choose among them ([`LbPolicy`](mesh_core::model::LbPolicy)):
 //!
-//! A [`Balancer`] is an immutable snapshot of a cluster's usable endpoints: when EDS changes, the
-//! resolver builds a new one that reuses the [`Endpoint`]s (and so their load and connections)
-//! of the addresses that remain. Picking takes no lock but each candidate's short estimate lock.
+//! - P2C PeakEWMA (default) and P2C least request ([`p2c`]): the cheaper of two random
+//!   endpoints, by latency times load or by requests in flight (weights play no part: load
+//!   already steers requests away from the weaker endpoints);
+//! - round robin ([`round_robin`]): each endpoint in turn, by weight;
+//! - ring hash ([`ring_hash`]): the endpoint owning the request's hash on a consistent-hash
+//!   ring, by weight.
+//!
+//! Around the choice sit the cluster's circuit breaker ([`breaker`]: [`Balancer::admit`]), its
+//! retry budget ([`budget`]: [`Balancer::retry_budget`]) and its outlier detection
+//! ([`outlier`]: ejected endpoints take no picks). A pick also avoids the endpoint the previous
+//! attempt failed on, if another will do ([`filter`]).
+//!
+//! When EDS or the cluster changes, the resolver builds a new snapshot from the cluster's
+//! [`ClusterState`], which keeps everything that must outlive snapshots: the [`Endpoint`]s (and
+//! so their load and health), the breaker, the budget, the detector, the round-robin cursor and
+//! the ring, each replaced only when its policy (or, for the last two, the endpoint set)
+//! changes. A common-case pick takes no lock but the peak-EWMA estimate's, and allocates
+//! nothing.
 
+mod breaker;
+mod budget;
+mod cluster;
 mod endpoint;
 mod ewma;
+mod filter;
+mod outlier;
+mod p2c;
+mod ring_hash;
+mod round_robin;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mesh_core::model::{UpstreamProtocol, UpstreamTls};
@@ -19,11 +41,23 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::Error;
+use crate::counters::Counters;
 
+pub(crate) use breaker::{Admission, Permit};
+pub(crate) use budget::RetryBudgetState;
+pub(crate) use cluster::ClusterState;
 pub(crate) use endpoint::{Endpoint, InFlight};
 pub(crate) use ewma::DEFAULT_DECAY;
+pub(crate) use ring_hash::hash_key;
 
-/// A cluster as requests see it: its name, protocol, transport security and usable endpoints.
+use breaker::Breaker;
+use filter::Filter;
+use outlier::Detector;
+use ring_hash::Ring;
+use round_robin::RoundRobin;
+
+/// A cluster as requests see it: its name, protocol, transport security, usable endpoints and
+/// resilience state.
 #[derive(Debug)]
 pub(crate) struct Balancer {
     cluster: Arc<str>,
@@ -32,35 +66,53 @@ pub(crate) struct Balancer {
     tls: Option<UpstreamTls>,
     /// `None` when the control service says the cluster does not exist.
     endpoints: Option<Box<[Arc<Endpoint>]>>,
+    selector: Selector,
+    breaker: Arc<Breaker>,
+    budget: Arc<RetryBudgetState>,
+    /// Outlier detection, if on.
+    detector: Option<Arc<Detector>>,
+}
+
+/// How a balancer chooses among its endpoints.
+#[derive(Clone, Debug)]
+enum Selector {
+    PeakEwma,
+    LeastRequest,
+    RoundRobin(RoundRobin),
+    RingHash(Arc<Ring>),
 }
 
 impl Balancer {
-    /// A cluster with these usable endpoints.
+    /// A cluster the control service says does not exist: every pick fails.
+    pub(crate) fn missing(cluster: &str, counters: &Arc<Counters>) -> Self {
+        let cluster: Arc<str> = cluster.into();
+        Self {
+            breaker: Arc::new(Breaker::new(
+                Arc::clone(&cluster),
+                Default::default(),
+                Arc::clone(counters),
+            )),
+            cluster,
+            protocol: UpstreamProtocol::default(),
+            tls: None,
+            endpoints: None,
+            selector: Selector::PeakEwma,
+            budget: Arc::new(RetryBudgetState::new(&Default::default())),
+            detector: None,
+        }
+    }
+
+    /// A cluster with these endpoints and the default policy (P2C PeakEWMA).
+    #[cfg(test)]
     pub(crate) fn new(
         cluster: &str,
         protocol: UpstreamProtocol,
         endpoints: impl IntoIterator<Item = Arc<Endpoint>>,
     ) -> Self {
         Self {
-            cluster: cluster.into(),
             protocol,
-            tls: None,
             endpoints: Some(endpoints.into_iter().collect()),
-        }
-    }
-
-    /// The same cluster, reached over mTLS if `tls` says so.
-    pub(crate) fn with_tls(self, tls: Option<UpstreamTls>) -> Self {
-        Self { tls, ..self }
-    }
-
-    /// A cluster the control service says does not exist: every pick fails.
-    pub(crate) fn missing(cluster: &str) -> Self {
-        Self {
-            cluster: cluster.into(),
-            protocol: UpstreamProtocol::default(),
-            tls: None,
-            endpoints: None,
+            ..Self::missing(cluster, &Default::default())
         }
     }
 
@@ -91,118 +143,59 @@ impl Balancer {
         self.endpoints.as_deref().unwrap_or_default()
     }
 
-    /// Picks the endpoint for a request: the cheaper of two distinct random endpoints.
-    pub(crate) fn pick(&self, rng: &mut impl Rng) -> Result<&Arc<Endpoint>, Error> {
+    /// Admission under the cluster's circuit breaker: a [`Permit`] to hold for the whole call
+    /// (every attempt), at once or after a wait; [`Error::CircuitBreakerOpen`] when the
+    /// cluster has as many requests in flight and waiting as it allows.
+    pub(crate) fn admit(&self) -> Result<Admission, Error> {
+        self.breaker.admit()
+    }
+
+    /// The cluster's retry budget, shared by every snapshot of the cluster.
+    pub(crate) fn retry_budget(&self) -> &RetryBudgetState {
+        &self.budget
+    }
+
+    /// The endpoint for one attempt, by the cluster's balancing policy.
+    ///
+    /// `hash` is the request's hash for ring hash (`None`: a random one); `avoid` is the
+    /// endpoint the previous attempt failed on, skipped when another endpoint will do. Ejected
+    /// endpoints are skipped too, unless every endpoint is ejected.
+    pub(crate) fn pick(
+        &self,
+        hash: Option<u64>,
+        avoid: Option<SocketAddr>,
+        rng: &mut impl Rng,
+    ) -> Result<&Arc<Endpoint>, Error> {
         let endpoints = self
             .endpoints
             .as_deref()
             .ok_or_else(|| Error::ClusterNotFound {
                 cluster: self.cluster.to_string(),
             })?;
-        match endpoints {
-            [] => Err(Error::NoHealthyEndpoints {
-                cluster: self.cluster.to_string(),
-            }),
-            [only] => Ok(only),
-            _ => {
-                let i = rng.random_range(0..endpoints.len());
-                let mut j = rng.random_range(0..endpoints.len() - 1);
-                if j >= i {
-                    j += 1;
+        let ejections = self.detector.as_ref().is_some_and(|d| d.any_ejected());
+        for filter in Filter::chain(avoid, ejections) {
+            let picked = match &self.selector {
+                Selector::PeakEwma => {
+                    let now = Instant::now();
+                    p2c::pick(endpoints, filter, rng, |e| e.cost(now))
                 }
-                let (a, b) = (&endpoints[i], &endpoints[j]);
-                let now = Instant::now();
-                Ok(if b.cost(now) < a.cost(now) { b } else { a })
+                Selector::LeastRequest => p2c::pick(endpoints, filter, rng, Endpoint::pending),
+                Selector::RoundRobin(rr) => rr.pick(endpoints, filter),
+                Selector::RingHash(ring) => {
+                    let hash = hash.unwrap_or_else(|| rng.random());
+                    ring.pick(endpoints, hash, filter)
+                }
+            };
+            if let Some(endpoint) = picked {
+                return Ok(endpoint);
             }
         }
+        Err(Error::NoHealthyEndpoints {
+            cluster: self.cluster.to_string(),
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
-    use std::time::Duration;
-
-    fn endpoints(n: u16) -> Vec<Arc<Endpoint>> {
-        (1..=n)
-            .map(|port| {
-                let address = ([127, 0, 0, 1], port).into();
-                Arc::new(Endpoint::new(address, DEFAULT_DECAY))
-            })
-            .collect()
-    }
-
-    /// Gives `endpoint` an observed latency of `rtt`.
-    async fn measured(endpoint: &Arc<Endpoint>, rtt: Duration) {
-        let request = endpoint.start();
-        tokio::time::advance(rtt).await;
-        request.responded();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn prefers_the_faster_endpoint() {
-        let eps = endpoints(2);
-        measured(&eps[0], Duration::from_millis(50)).await;
-        measured(&eps[1], Duration::from_millis(5)).await;
-        let balancer = Balancer::new("c", UpstreamProtocol::Http2, eps.clone());
-        let mut rng = StdRng::seed_from_u64(3);
-        for _ in 0..100 {
-            assert_eq!(balancer.pick(&mut rng).unwrap().address(), eps[1].address());
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn prefers_the_less_loaded_endpoint_of_equal_speed() {
-        let eps = endpoints(2);
-        measured(&eps[0], Duration::from_millis(5)).await;
-        measured(&eps[1], Duration::from_millis(5)).await;
-        let _busy = [eps[0].start(), eps[0].start()];
-        let balancer = Balancer::new("c", UpstreamProtocol::Http2, eps.clone());
-        let mut rng = StdRng::seed_from_u64(4);
-        for _ in 0..100 {
-            assert_eq!(balancer.pick(&mut rng).unwrap().address(), eps[1].address());
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn spreads_over_equal_endpoints() {
-        let eps = endpoints(3);
-        let balancer = Balancer::new("c", UpstreamProtocol::Http1, eps.clone());
-        let mut rng = StdRng::seed_from_u64(5);
-        let mut counts = [0; 3];
-        for _ in 0..3_000 {
-            let picked = balancer.pick(&mut rng).unwrap();
-            counts[usize::from(picked.address().port() - 1)] += 1;
-        }
-        assert!(counts.iter().all(|&c| c > 500), "{counts:?}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_single_endpoint_is_always_picked() {
-        let eps = endpoints(1);
-        let _busy = eps[0].start();
-        let balancer = Balancer::new("c", UpstreamProtocol::Http1, eps.clone());
-        let picked = balancer.pick(&mut rand::rng()).unwrap();
-        assert_eq!(picked.address(), eps[0].address());
-    }
-
-    #[test]
-    fn an_empty_set_says_which_cluster() {
-        let balancer = Balancer::new("serviceb", UpstreamProtocol::Http1, Vec::new());
-        let err = balancer.pick(&mut rand::rng()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "UNAVAILABLE: no healthy endpoints in cluster \"serviceb\""
-        );
-    }
-
-    #[test]
-    fn a_missing_cluster_says_so() {
-        let err = Balancer::missing("gone")
-            .pick(&mut rand::rng())
-            .unwrap_err();
-        assert!(matches!(err, Error::ClusterNotFound { ref cluster } if cluster == "gone"));
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -2,18 +2,19 @@
 //!
 //! The resolver task gathers the current Listener, RouteConfiguration, Clusters and
 //! ClusterLoadAssignments of a target; this module turns them into the [`RouteTable`] requests
-//! read. It keeps one [`Endpoint`] per address across builds, so an endpoint that stays in a
-//! cluster keeps its load estimate, and a build does not disturb requests in flight.
+//! read. It keeps each cluster's [`ClusterState`] across builds, so an endpoint that stays in a
+//! cluster keeps its load and health, the cluster's breaker, retry budget and outlier detection
+//! keep counting, and a build does not disturb requests in flight.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mesh_core::model::{Cluster, ClusterLoadAssignment, RouteAction, VirtualHost};
 
 use crate::Error;
-use crate::balance::{Balancer, Endpoint};
+use crate::balance::{Balancer, ClusterState};
+use crate::counters::Counters;
 use crate::route::{RouteEntry, RouteTable};
 
 /// What a target resolves to right now.
@@ -79,39 +80,56 @@ pub(crate) fn cluster_names(vhost: &VirtualHost) -> BTreeSet<&str> {
         .collect()
 }
 
-/// Builds route tables, keeping endpoints (and their load) across builds.
+/// Builds route tables, keeping each cluster's state (endpoints, breaker, retry budget,
+/// outlier detection, balancing) across builds.
 #[derive(Debug)]
 pub(crate) struct TableBuilder {
     decay: Duration,
-    endpoints: HashMap<SocketAddr, Arc<Endpoint>>,
+    counters: Arc<Counters>,
+    clusters: HashMap<String, ClusterState>,
 }
 
 impl TableBuilder {
-    /// A builder whose endpoints' latency estimates decay over `decay`.
-    pub(crate) fn new(decay: Duration) -> Self {
+    /// A builder whose endpoints' latency estimates decay over `decay`, and whose clusters count
+    /// breaker refusals and ejections in `counters`.
+    pub(crate) fn new(decay: Duration, counters: Arc<Counters>) -> Self {
         Self {
             decay,
-            endpoints: HashMap::new(),
+            counters,
+            clusters: HashMap::new(),
         }
     }
 
     /// The route table of `listener` served by `vhost`; `clusters` holds every cluster of
-    /// [`cluster_names`] (one left out counts as missing).
+    /// [`cluster_names`] (one left out counts as missing). The state of clusters no longer
+    /// routed to (or missing) is dropped.
     pub(crate) fn build(
         &mut self,
         listener: &str,
         vhost: &VirtualHost,
         clusters: &HashMap<String, ClusterInput<'_>>,
     ) -> RouteTable {
-        let mut used = HashMap::with_capacity(self.endpoints.len());
+        let mut kept = HashMap::with_capacity(self.clusters.len());
         let balancers: HashMap<&str, Arc<Balancer>> = cluster_names(vhost)
             .into_iter()
             .map(|name| {
                 let input = clusters.get(name).copied().unwrap_or(ClusterInput::Missing);
-                (name, Arc::new(self.balancer(name, input, &mut used)))
+                let balancer = match input {
+                    ClusterInput::Missing => Balancer::missing(name, &self.counters),
+                    ClusterInput::Present(cluster, assignment) => {
+                        let mut state = self.clusters.remove(name).unwrap_or_else(|| {
+                            let counters = Arc::clone(&self.counters);
+                            ClusterState::new(name, &cluster.policy, self.decay, counters)
+                        });
+                        let balancer = state.update(cluster, assignment);
+                        kept.insert(name.to_string(), state);
+                        balancer
+                    }
+                };
+                (name, Arc::new(balancer))
             })
             .collect();
-        self.endpoints = used;
+        self.clusters = kept;
         let routes = vhost
             .routes
             .iter()
@@ -135,33 +153,6 @@ impl TableBuilder {
             .collect();
         RouteTable::new(listener, routes)
     }
-
-    fn balancer(
-        &self,
-        name: &str,
-        input: ClusterInput<'_>,
-        used: &mut HashMap<SocketAddr, Arc<Endpoint>>,
-    ) -> Balancer {
-        let ClusterInput::Present(cluster, assignment) = input else {
-            return Balancer::missing(name);
-        };
-        let usable = assignment
-            .into_iter()
-            .flat_map(|cla| &cla.endpoints)
-            .filter(|e| e.health.is_usable())
-            .map(|e| {
-                let endpoint = self
-                    .endpoints
-                    .get(&e.address)
-                    .or_else(|| used.get(&e.address))
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Endpoint::new(e.address, self.decay)));
-                used.insert(e.address, Arc::clone(&endpoint));
-                endpoint
-            })
-            .collect::<Vec<_>>();
-        Balancer::new(name, cluster.protocol, usable).with_tls(cluster.tls.clone())
-    }
 }
 
 #[cfg(test)]
@@ -169,9 +160,10 @@ mod tests {
     use super::*;
     use crate::balance::DEFAULT_DECAY;
     use mesh_core::model::{
-        Endpoint as ModelEndpoint, HealthStatus, PathMatch, Route, RouteMatch, UpstreamProtocol,
-        WeightedCluster,
+        CircuitBreaker, Endpoint as ModelEndpoint, HealthStatus, PathMatch, Route, RouteMatch,
+        UpstreamProtocol, WeightedCluster,
     };
+    use std::net::SocketAddr;
 
     fn vhost(clusters: &[(&str, u32)]) -> VirtualHost {
         let forward = clusters
@@ -239,7 +231,11 @@ mod tests {
             ],
         );
         let inputs = HashMap::from([("c".to_string(), ClusterInput::Present(&c, Some(&cla)))]);
-        let table = TableBuilder::new(DEFAULT_DECAY).build("svc", &vhost(&[("c", 1)]), &inputs);
+        let table = TableBuilder::new(DEFAULT_DECAY, Arc::default()).build(
+            "svc",
+            &vhost(&[("c", 1)]),
+            &inputs,
+        );
         let expected: Vec<SocketAddr> = vec![
             "10.0.0.1:80".parse().unwrap(),
             "10.0.0.3:80".parse().unwrap(),
@@ -250,7 +246,7 @@ mod tests {
     #[test]
     fn endpoints_that_remain_keep_their_state() {
         let c = cluster("c");
-        let mut builder = TableBuilder::new(DEFAULT_DECAY);
+        let mut builder = TableBuilder::new(DEFAULT_DECAY, Arc::default());
         let vh = vhost(&[("c", 1)]);
         let first = assignment(
             "c",
@@ -276,21 +272,25 @@ mod tests {
             Arc::ptr_eq(&old_eps[1], &new_eps[0]),
             "10.0.0.2 kept its endpoint"
         );
-        assert_eq!(builder.endpoints.len(), 2, "10.0.0.1 forgotten");
+        assert_eq!(builder.clusters.len(), 1);
     }
 
     #[test]
     fn missing_clusters_and_assignments() {
         let c = cluster("no-eds");
         let inputs = HashMap::from([("no-eds".to_string(), ClusterInput::Present(&c, None))]);
-        let table = TableBuilder::new(DEFAULT_DECAY).build(
+        let table = TableBuilder::new(DEFAULT_DECAY, Arc::default()).build(
             "svc",
             &vhost(&[("no-eds", 1), ("gone", 1)]),
             &inputs,
         );
         let mut errors: Vec<String> = table.routes()[0]
             .clusters()
-            .map(|b| b.pick(&mut rand::rng()).unwrap_err().to_string())
+            .map(|b| {
+                b.pick(None, None, &mut rand::rng())
+                    .unwrap_err()
+                    .to_string()
+            })
             .collect();
         errors.sort();
         assert_eq!(
@@ -300,6 +300,35 @@ mod tests {
                 "UNAVAILABLE: no healthy endpoints in cluster \"no-eds\"",
             ]
         );
+    }
+
+    #[test]
+    fn cluster_state_lasts_while_routes_send_to_the_cluster() {
+        let counters = Arc::new(Counters::default());
+        let mut builder = TableBuilder::new(DEFAULT_DECAY, Arc::clone(&counters));
+        let mut c = cluster("c");
+        c.policy.circuit_breaker = CircuitBreaker {
+            max_requests: 1,
+            max_pending: 0,
+        };
+        let cla = assignment("c", &[("10.0.0.1:80", HealthStatus::Healthy)]);
+        let inputs = HashMap::from([("c".to_string(), ClusterInput::Present(&c, Some(&cla)))]);
+        let balancer =
+            |table: &RouteTable| Arc::clone(table.routes()[0].clusters().next().unwrap());
+        let first = balancer(&builder.build("svc", &vhost(&[("c", 1)]), &inputs));
+        let _permit = first.admit().unwrap();
+        let again = balancer(&builder.build("svc", &vhost(&[("c", 1)]), &inputs));
+        assert!(again.admit().unwrap_err().is_circuit_breaker_open());
+        assert_eq!(
+            counters.snapshot().breaker_overflows,
+            1,
+            "counted in the builder's"
+        );
+
+        builder.build("svc", &vhost(&[("gone", 1)]), &inputs);
+        assert!(builder.clusters.is_empty());
+        let afresh = balancer(&builder.build("svc", &vhost(&[("c", 1)]), &inputs));
+        assert!(afresh.admit().is_ok(), "a new breaker");
     }
 
     #[test]

@@ -10,15 +10,19 @@ use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
 use tokio::sync::watch;
 
 use super::build::{ClusterInput, Resolution, TableBuilder, Unresolved, cluster_names};
+use crate::counters::Counters;
 use crate::route::select_virtual_host;
 
-/// Starts resolving `listener`; the task runs until the last receiver is dropped.
+/// Starts resolving `listener`; the task runs until the last receiver is dropped. Endpoints'
+/// latency estimates decay over `decay`; the clusters count what their resilience policies do
+/// in `counters`.
 ///
 /// Needs a Tokio runtime.
 pub(crate) fn spawn(
     xds: &XdsClient,
     listener: &str,
     decay: Duration,
+    counters: Arc<Counters>,
 ) -> watch::Receiver<Arc<Resolution>> {
     let (tx, rx) = watch::channel(Arc::new(Resolution::Pending));
     let resolver = Resolver {
@@ -27,7 +31,7 @@ pub(crate) fn spawn(
         listener: xds.listener(listener),
         route: None,
         clusters: HashMap::new(),
-        builder: TableBuilder::new(decay),
+        builder: TableBuilder::new(decay, counters),
     };
     tokio::spawn(resolver.run(tx));
     rx

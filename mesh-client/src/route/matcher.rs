@@ -54,7 +54,8 @@ fn path_matches(matcher: &PathMatch, case_sensitive: bool, path: &str) -> bool {
     }
 }
 
-fn header_matches(matcher: &HeaderMatch, request: &RequestHead<'_>) -> bool {
+/// Whether `request` satisfies one header condition.
+pub(crate) fn header_matches(matcher: &HeaderMatch, request: &RequestHead<'_>) -> bool {
     let value = header_value(&matcher.name, request);
     match (&matcher.matcher, value) {
         (StringMatch::Present, value) => value.is_some() != matcher.invert,

@@ -3,7 +3,8 @@
 //! A [`RouteTable`] is the resolved route table of one target: the routes of the virtual host
 //! that serves the target's name ([`vhost`]), each with its clusters resolved to their
 //! [`Balancer`]s. A request takes the first route whose match it satisfies ([`matcher`]), then
-//! one of the route's clusters, drawn by weight ([`weighted`]).
+//! one of the route's clusters, drawn by weight ([`weighted`]). The result, [`Routed`], also
+//! carries the route's policy (timeout, retries, faults, hashing) for the stages below.
 
 mod matcher;
 mod vhost;
@@ -11,13 +12,15 @@ mod weighted;
 
 use std::sync::Arc;
 
+use http::HeaderMap;
 use mesh_core::model::{RouteMatch, RoutePolicy};
 use rand::Rng;
 
 use crate::Error;
-use crate::balance::Balancer;
+use crate::balance::{Balancer, hash_key};
+use crate::fault::ActiveFaults;
 
-pub(crate) use matcher::RequestHead;
+pub(crate) use matcher::{RequestHead, header_matches};
 pub(crate) use vhost::select as select_virtual_host;
 pub(crate) use weighted::WeightedChoice;
 
@@ -31,12 +34,40 @@ pub(crate) struct RouteTable {
 /// One route: which requests it takes and the clusters it sends them to.
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
-    name: String,
     matcher: RouteMatch,
-    /// Timeout, retries, faults and hashing.
-    policy: RoutePolicy,
+    route: Arc<RouteInfo>,
     /// `None` for a route that does not forward.
     clusters: Option<WeightedChoice<Arc<Balancer>>>,
+}
+
+/// What the stack needs of the route a request took: its name and policy, and the state the
+/// policy keeps across requests. Shared by the calls on the route, which may outlive the table.
+#[derive(Debug)]
+pub(crate) struct RouteInfo {
+    /// The route name, for errors and logs (may be empty).
+    pub(crate) name: String,
+    /// Timeout, retries, faults and hashing.
+    pub(crate) policy: RoutePolicy,
+    /// The requests with an injected fault now.
+    pub(crate) active_faults: ActiveFaults,
+}
+
+/// Where a request goes: the route it matched and the cluster drawn from it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Routed<'a> {
+    /// The matched route.
+    pub(crate) route: &'a Arc<RouteInfo>,
+    /// The cluster that takes the request.
+    pub(crate) cluster: &'a Arc<Balancer>,
+}
+
+impl RouteInfo {
+    /// The ring-hash key of a request with `headers`: the hash of the header the policy names,
+    /// `None` (a random one) without it.
+    pub(crate) fn hash(&self, headers: &HeaderMap) -> Option<u64> {
+        let name = self.policy.hash_header.as_ref()?;
+        headers.get(name).map(|value| hash_key(value.as_bytes()))
+    }
 }
 
 impl RouteEntry {
@@ -48,10 +79,14 @@ impl RouteEntry {
         policy: RoutePolicy,
         clusters: impl IntoIterator<Item = (Arc<Balancer>, u32)>,
     ) -> Self {
-        Self {
+        let route = RouteInfo {
             name: name.to_string(),
-            matcher,
             policy,
+            active_faults: ActiveFaults::default(),
+        };
+        Self {
+            matcher,
+            route: Arc::new(route),
             clusters: WeightedChoice::new(clusters),
         }
     }
@@ -78,13 +113,13 @@ impl RouteTable {
         &self.routes
     }
 
-    /// The cluster for a request: the first matching route's clusters, drawn by weight.
+    /// Where a request goes: the first matching route, and one of its clusters by weight.
     pub(crate) fn route(
         &self,
         request: &RequestHead<'_>,
         rng: &mut impl Rng,
-    ) -> Result<&Arc<Balancer>, Error> {
-        let route = self
+    ) -> Result<Routed<'_>, Error> {
+        let entry = self
             .routes
             .iter()
             .find(|r| matcher::matches(&r.matcher, request))
@@ -93,14 +128,17 @@ impl RouteTable {
                 method: request.method.clone(),
                 path: request.path.to_string(),
             })?;
-        let clusters = route
+        let clusters = entry
             .clusters
             .as_ref()
             .ok_or_else(|| Error::RouteNotForwarding {
                 listener: self.listener.to_string(),
-                route: route.name.clone(),
+                route: entry.route.name.clone(),
             })?;
-        Ok(clusters.pick(rng))
+        Ok(Routed {
+            route: &entry.route,
+            cluster: clusters.pick(rng),
+        })
     }
 }
 
@@ -126,7 +164,7 @@ mod tests {
         let head = RequestHead::of(&request);
         table
             .route(&head, &mut rand::rng())
-            .map(|b| b.cluster().to_string())
+            .map(|routed| routed.cluster.cluster().to_string())
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub async fn start_tls(name: &'static str, identity: &Identity) -> SocketAddr {
 }
 
 /// The body of a response, as text.
-pub async fn text(response: Response<Incoming>) -> String {
+pub async fn text(response: Response<mesh_client::ResponseBody>) -> String {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
 }

@@ -2,9 +2,11 @@
 //!
 //! The config is a directory of YAML files holding Kubernetes objects: `Service`s (the services
 //! and ports clients dial), `EndpointSlice`s (static addresses), Gateway API `HTTPRoute`s
-//! and `GRPCRoute`s attached to Services (the GAMMA mesh pattern) that decide where requests go,
-//! and two kinds of our own API group `mesh.dev/v1alpha1`: `JoinToken`s (credentials the CA
-//! accepts) and `TLSPolicy`s (the mTLS mode of Services).
+//! and `GRPCRoute`s attached to Services (the GAMMA mesh pattern) that decide where requests go
+//! (HTTPRoute rules may also set `timeouts` and `retry`), and kinds of our own API group
+//! `mesh.dev/v1alpha1`: `JoinToken`s (credentials the CA accepts), `TLSPolicy`s (the mTLS mode
+//! of Services), `RoutePolicy`s (timeouts, retries and faults of routes) and `BackendPolicy`s
+//! (balancing, circuit breaking, retry budget and outlier detection of Services).
 //! [`defaults/demo.yaml`](EMBEDDED_DEFAULT_YAML) shows the format with comments.
 //!
 //! Loading goes in three steps, each its own module:

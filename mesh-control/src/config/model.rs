@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use mesh_core::model::{Endpoint, Route, UpstreamProtocol};
+use mesh_core::model::{ClusterPolicy, Endpoint, Route, UpstreamProtocol};
 
 /// A whole, valid mesh configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -62,6 +62,9 @@ pub struct ServiceConfig {
     pub ports: Vec<PortConfig>,
     /// How its endpoints speak mTLS, from the TLSPolicy that selects it.
     pub tls: ServiceTls,
+    /// How clients balance over, limit, eject and retry the endpoints of each of its ports,
+    /// from the BackendPolicy that targets it (the default without one).
+    pub policy: ClusterPolicy,
 }
 
 /// The mTLS settings of a Service.

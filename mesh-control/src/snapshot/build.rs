@@ -1,6 +1,8 @@
 //! Building a snapshot: one Service port becomes Listeners, a RouteConfiguration, a Cluster
 //! and a ClusterLoadAssignment (see [`crate::names`]). The Cluster speaks mTLS unless the
-//! Service's mode is `Disable`, and its endpoints' addresses take the Service's inbound mode.
+//! Service's mode is `Disable`, has the Service's cluster policy (from its BackendPolicy), and
+//! its endpoints' addresses take the Service's inbound mode. Routes carry their own policy
+//! (timeouts, retries, faults, hash header) into the RouteConfiguration.
 
 use std::collections::HashMap;
 
@@ -103,7 +105,7 @@ impl Snapshot {
                 let model_cluster = model::Cluster {
                     name: cluster.clone(),
                     eds_service_name: cluster.clone(),
-                    policy: model::ClusterPolicy::default(),
+                    policy: service.policy.clone(),
                     protocol: port.protocol,
                     tls: tls.clone(),
                 };

@@ -22,6 +22,8 @@ use super::*;
 use crate::config::{MeshConfig, PortConfig, ServiceConfig, ServiceRef, ServiceTls, TlsMode};
 use crate::registry::RegisteredEndpoints;
 
+mod policy;
+
 /// The cluster of `serviceb.demo` port 50051.
 pub(crate) const CLUSTER_B: &str = "serviceb.demo.svc.cluster.local:50051";
 
@@ -60,6 +62,7 @@ pub(crate) fn one_service() -> MeshConfig {
             service,
             ports: vec![port(50051, vec![endpoint]), port(8080, vec![])],
             tls: Default::default(),
+            policy: Default::default(),
         },
     );
     config
@@ -355,6 +358,7 @@ fn an_address_serving_several_services_takes_the_strictest_mode() {
                 mode: TlsMode::Strict,
                 service_accounts: vec![],
             },
+            policy: Default::default(),
         },
     );
     let registered = registered(&[

@@ -1,6 +1,7 @@
 //! The `gateway.networking.k8s.io/v1` `HTTPRoute` kind: how HTTP requests are matched.
 //!
-//! The shared parts (parents, rules, backends) are in [`super::route`]; this is the match.
+//! The shared parts (parents, rules, backends) are in [`super::route`]; here are the match and
+//! what only HTTPRoute rules have: `timeouts` and `retry`.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -39,4 +40,27 @@ pub(crate) enum PathType {
     PathPrefix,
     /// The whole path matches the RE2 pattern.
     RegularExpression,
+}
+
+/// `rules[].timeouts` (GEP-1742), as Gateway API durations such as `500ms` or `1m30s`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct HttpTimeouts {
+    /// The bound on the whole request, retries included.
+    pub(crate) request: Option<Spanned<String>>,
+    /// The bound on one attempt; only with `retry`.
+    pub(crate) backend_request: Option<Spanned<String>>,
+}
+
+/// `rules[].retry` (GEP-1731).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpRetry {
+    /// The HTTP statuses retried (read wide, so a bad number gets our own error).
+    #[serde(default)]
+    pub(crate) codes: Vec<Spanned<i64>>,
+    /// Retries after the first attempt.
+    pub(crate) attempts: Option<Spanned<i64>>,
+    /// The first pause between attempts, a Gateway API duration.
+    pub(crate) backoff: Option<Spanned<String>>,
 }

@@ -8,6 +8,8 @@
 //! | `gateway.networking.k8s.io/v1` | `GRPCRoute` | how gRPC calls to a Service are routed |
 //! | `mesh.dev/v1alpha1` | `JoinToken` | a credential the CA accepts, and the identity it proves |
 //! | `mesh.dev/v1alpha1` | `TLSPolicy` | the mTLS mode of a Service or of a whole namespace |
+//! | `mesh.dev/v1alpha1` | `RoutePolicy` | timeouts, retries and faults of HTTPRoutes and GRPCRoutes |
+//! | `mesh.dev/v1alpha1` | `BackendPolicy` | balancing, circuit breaking, retry budget and outlier detection of Services |
 //!
 //! A document is read twice: once loosely for its kind and name ([`meta::Header`]), then strictly
 //! as that kind, where an unknown field is an error so that a typo does not go unnoticed.
@@ -16,13 +18,16 @@
 //! A document that does not read as its kind (a typo, a wrong type) reports that one error,
 //! with its line; the checks of what it means (references, patterns, weights) come once it reads.
 
+pub(crate) mod backend_policy;
 pub(crate) mod endpoint_slice;
 pub(crate) mod grpc_route;
 pub(crate) mod http_route;
 pub(crate) mod join_token;
 pub(crate) mod meta;
 pub(crate) mod route;
+pub(crate) mod route_policy;
 pub(crate) mod service;
+pub(crate) mod target_ref;
 pub(crate) mod tls_policy;
 
 use std::collections::BTreeMap;
@@ -34,12 +39,14 @@ use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use super::error::ConfigError;
 use super::source::Document;
+use backend_policy::BackendPolicySpec;
 use endpoint_slice::EndpointSlice;
 use grpc_route::GrpcMatch;
 use http_route::HttpMatch;
 use join_token::JoinTokenSpec;
 use meta::{Header, NameRule, check_name};
 use route::RouteSpec;
+use route_policy::RoutePolicySpec;
 use service::ServiceSpec;
 use tls_policy::TlsPolicySpec;
 
@@ -58,23 +65,29 @@ pub(crate) enum Kind {
     JoinToken,
     /// `mesh.dev/v1alpha1` `TLSPolicy`.
     TlsPolicy,
+    /// `mesh.dev/v1alpha1` `RoutePolicy`.
+    RoutePolicy,
+    /// `mesh.dev/v1alpha1` `BackendPolicy`.
+    BackendPolicy,
 }
 
 /// Our own API group and version, for what Kubernetes and Gateway API have no kind for.
 const MESH_API_VERSION: &str = "mesh.dev/v1alpha1";
 
-const KINDS: [(Kind, &str, &str); 6] = [
+const KINDS: [(Kind, &str, &str); 8] = [
     (Kind::Service, "v1", "Service"),
     (Kind::EndpointSlice, "discovery.k8s.io/v1", "EndpointSlice"),
     (Kind::HttpRoute, "gateway.networking.k8s.io/v1", "HTTPRoute"),
     (Kind::GrpcRoute, "gateway.networking.k8s.io/v1", "GRPCRoute"),
     (Kind::JoinToken, MESH_API_VERSION, "JoinToken"),
     (Kind::TlsPolicy, MESH_API_VERSION, "TLSPolicy"),
+    (Kind::RoutePolicy, MESH_API_VERSION, "RoutePolicy"),
+    (Kind::BackendPolicy, MESH_API_VERSION, "BackendPolicy"),
 ];
 
 const SUPPORTED: &str = "Service (v1), EndpointSlice (discovery.k8s.io/v1), \
                          HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1), \
-                         JoinToken and TLSPolicy (mesh.dev/v1alpha1)";
+                         JoinToken, TLSPolicy, RoutePolicy and BackendPolicy (mesh.dev/v1alpha1)";
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,8 +163,12 @@ pub(crate) enum Body {
     GrpcRoute(RouteSpec<GrpcMatch>),
     /// A JoinToken's `spec`.
     JoinToken(JoinTokenSpec),
-    /// A TLSPolicy's `spec` (boxed: it is the largest by far).
+    /// A TLSPolicy's `spec` (the policies are boxed: they are large).
     TlsPolicy(Box<TlsPolicySpec>),
+    /// A RoutePolicy's `spec`.
+    RoutePolicy(Box<RoutePolicySpec>),
+    /// A BackendPolicy's `spec`.
+    BackendPolicy(Box<BackendPolicySpec>),
 }
 
 /// An object whose kind keeps its fields under `spec`.
@@ -321,6 +338,8 @@ fn parse_body(kind: Kind, text: &str) -> Result<Body, serde_saphyr::Error> {
         Kind::GrpcRoute => Body::GrpcRoute(read::<WithSpec<_>>(text)?.spec),
         Kind::JoinToken => Body::JoinToken(read::<WithSpec<_>>(text)?.spec),
         Kind::TlsPolicy => Body::TlsPolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
+        Kind::RoutePolicy => Body::RoutePolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
+        Kind::BackendPolicy => Body::BackendPolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
     })
 }
 

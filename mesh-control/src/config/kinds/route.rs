@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
+use super::http_route::{HttpRetry, HttpTimeouts};
+
 /// `spec` of an HTTPRoute (`M` = [`super::http_route::HttpMatch`]) or a GRPCRoute.
 #[derive(Debug, Deserialize)]
 #[serde(
@@ -40,8 +42,10 @@ pub(crate) struct Rule<M> {
     pub(crate) backend_refs: Vec<Spanned<BackendRef>>,
     /// Not supported yet: refused with a clear error rather than silently ignored.
     pub(crate) filters: Option<Spanned<IgnoredAny>>,
-    /// Not supported yet (HTTPRoute only): refused with a clear error.
-    pub(crate) timeouts: Option<Spanned<IgnoredAny>>,
+    /// HTTPRoute only (GEP-1742); a GRPCRoute rule with it is refused.
+    pub(crate) timeouts: Option<Spanned<HttpTimeouts>>,
+    /// HTTPRoute only (GEP-1731); a GRPCRoute rule with it is refused.
+    pub(crate) retry: Option<Spanned<HttpRetry>>,
 }
 
 /// One entry of `spec.parentRefs`.

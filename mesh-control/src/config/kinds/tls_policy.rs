@@ -26,6 +26,8 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::target_ref::TargetRef;
+
 /// `spec` of a TLSPolicy.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -34,14 +36,4 @@ pub(crate) struct TlsPolicySpec {
     pub(crate) mode: Spanned<String>,
     #[serde(default)]
     pub(crate) service_accounts: Vec<Spanned<String>>,
-}
-
-/// `spec.targetRef`: the Service the policy applies to, in the policy's namespace.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TargetRef {
-    /// `""` or `core` (the default), where Services live.
-    pub(crate) group: Option<Spanned<String>>,
-    pub(crate) kind: Spanned<String>,
-    pub(crate) name: Spanned<String>,
 }

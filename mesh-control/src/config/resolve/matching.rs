@@ -165,7 +165,7 @@ pub(crate) fn headers(
 }
 
 /// Whether `b` may appear in an HTTP header name (an RFC 9110 token).
-fn is_token_byte(b: u8) -> bool {
+pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -1,9 +1,10 @@
 //! Resolution: the objects of a config, cross-checked and turned into a [`MeshConfig`].
 //!
 //! Services come first (they are what everything else refers to), then EndpointSlices add
-//! endpoints to Service ports, HTTPRoutes and GRPCRoutes add routes, and TLSPolicies set the
-//! Services' mTLS mode. JoinTokens stand apart: they become the CA's credentials. Every mistake
-//! is collected, none stops the others from being found.
+//! endpoints to Service ports, HTTPRoutes and GRPCRoutes add routes (with the timeouts, retries
+//! and faults of their RoutePolicies), TLSPolicies set the Services' mTLS mode and
+//! BackendPolicies their cluster policy. JoinTokens stand apart: they become the CA's
+//! credentials. Every mistake is collected, none stops the others from being found.
 //!
 //! **Requests that no rule matches.** GEP-1426 (GAMMA) does not settle what happens to a request
 //! to a Service port that has routes attached but matches none of their rules. We choose the
@@ -13,14 +14,24 @@
 //! only that one. When an attached rule already takes every request (`PathPrefix /` and no other
 //! condition), the catch-all could never match and is left out.
 
+mod backend_policies;
 mod catalog;
+mod cluster_policy;
+mod duration;
 mod endpoints;
+mod fault;
+mod fields;
 mod grpc_match;
 mod http_match;
 mod join_tokens;
 mod matching;
+mod outlier;
 mod refs;
+mod retry;
+mod route_policies;
 mod routes;
+mod status;
+mod targets;
 mod tls_policies;
 
 use std::collections::BTreeMap;
@@ -32,6 +43,7 @@ use super::kinds::{Body, Kind, Origin, Parsed};
 use super::{MeshConfig, ServiceConfig, ServiceRef};
 use crate::names::cluster_name;
 use catalog::Catalog;
+use route_policies::RoutePolicies;
 use routes::Attached;
 
 /// Resolves `objects` into a config; every mistake goes to `errors`.
@@ -45,15 +57,27 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
         };
         catalog.add(object, spec, errors);
     }
+    let route_policies = RoutePolicies::collect(&objects, errors);
     let mut attached = Attached::default();
     for object in &objects {
         match &object.body {
             Some(Body::EndpointSlice(slice)) => {
                 endpoints::add_slice(object, slice, &mut catalog, errors)
             }
-            Some(Body::HttpRoute(spec)) => attached.add(object, spec, &catalog, errors),
-            Some(Body::GrpcRoute(spec)) => attached.add(object, spec, &catalog, errors),
-            Some(Body::Service(_) | Body::JoinToken(_) | Body::TlsPolicy(_)) | None => {}
+            Some(Body::HttpRoute(spec)) => {
+                attached.add(object, spec, &catalog, &route_policies, errors)
+            }
+            Some(Body::GrpcRoute(spec)) => {
+                attached.add(object, spec, &catalog, &route_policies, errors)
+            }
+            Some(
+                Body::Service(_)
+                | Body::JoinToken(_)
+                | Body::TlsPolicy(_)
+                | Body::RoutePolicy(_)
+                | Body::BackendPolicy(_),
+            )
+            | None => {}
         }
     }
     let mut services = BTreeMap::new();
@@ -70,10 +94,12 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
                 service,
                 ports,
                 tls: Default::default(),
+                policy: Default::default(),
             },
         );
     }
     tls_policies::apply(&objects, &mut services, errors);
+    backend_policies::apply(&objects, &mut services, errors);
     MeshConfig {
         services,
         join_tokens: join_tokens::join_tokens(&objects, errors),

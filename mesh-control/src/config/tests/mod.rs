@@ -2,6 +2,8 @@
 
 mod errors;
 mod identity;
+mod policy;
+mod policy_errors;
 mod resolved;
 
 use super::{ConfigErrors, MeshConfig, PortConfig, ServiceRef, load_documents};

@@ -1,10 +1,6 @@
-use envoy_types::pb::envoy::config::cluster::v3::{
-    LoadBalancingPolicy, load_balancing_policy::Policy,
-};
 use envoy_types::pb::envoy::config::core::v3::{
-    ConfigSource, Http2ProtocolOptions, TypedExtensionConfig, config_source::ConfigSourceSpecifier,
+    ConfigSource, Http2ProtocolOptions, config_source::ConfigSourceSpecifier,
 };
-use envoy_types::pb::envoy::extensions::load_balancing_policies::round_robin::v3::RoundRobin;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig;
 
@@ -12,30 +8,8 @@ use super::*;
 use crate::xds::decode::fixtures::{any, eds_cluster, mtls_context, tls_socket};
 use crate::xds::encode;
 
-fn policies(configs: Vec<Any>) -> LoadBalancingPolicy {
-    LoadBalancingPolicy {
-        policies: configs
-            .into_iter()
-            .map(|a| Policy {
-                typed_extension_config: Some(TypedExtensionConfig {
-                    name: "p".into(),
-                    typed_config: Some(a),
-                }),
-            })
-            .collect(),
-    }
-}
-
-fn typed_struct(inner: &str) -> Any {
-    any(
-        type_url::TYPED_STRUCT,
-        &TypedStruct {
-            type_url: inner.into(),
-            value: None,
-        },
-    )
-}
-
+/// A bare EDS cluster, as another xDS server sends it: legacy `lb_policy` ROUND_ROBIN (the
+/// proto default) means round robin; the rest of the policy takes the defaults.
 #[test]
 fn eds_cluster_defaults() {
     let got = cluster(&eds_cluster("c")).unwrap();
@@ -44,7 +18,10 @@ fn eds_cluster_defaults() {
         model::Cluster {
             name: "c".into(),
             eds_service_name: "c".into(),
-            policy: Default::default(),
+            policy: model::ClusterPolicy {
+                lb: model::LbPolicy::RoundRobin,
+                ..Default::default()
+            },
             protocol: UpstreamProtocol::Http1,
             tls: None,
         }
@@ -99,39 +76,6 @@ fn service_name_is_kept() {
     let mut c = eds_cluster("c");
     c.eds_cluster_config.as_mut().unwrap().service_name = "c-eds".into();
     assert_eq!(cluster(&c).unwrap().eds_service_name, "c-eds");
-}
-
-#[test]
-fn first_supported_policy_wins() {
-    let unknown = typed_struct("type.googleapis.com/other.Balancer");
-    let mut c = eds_cluster("c");
-    c.load_balancing_policy = Some(policies(vec![
-        unknown.clone(),
-        typed_struct(type_url::P2C_PEAK_EWMA),
-    ]));
-    assert_eq!(cluster(&c).unwrap().policy.lb, LbPolicy::P2cPeakEwma);
-    c.load_balancing_policy = Some(policies(vec![
-        unknown.clone(),
-        any(type_url::ROUND_ROBIN, &RoundRobin::default()),
-    ]));
-    assert_eq!(cluster(&c).unwrap().policy.lb, LbPolicy::P2cPeakEwma);
-
-    c.load_balancing_policy = Some(policies(vec![unknown]));
-    let err = cluster(&c).unwrap_err();
-    assert_eq!(err.field, "load_balancing_policy.policies");
-    assert!(
-        err.reason.contains("other.Balancer"),
-        "names what it found: {err}"
-    );
-}
-
-#[test]
-fn legacy_lb_policy() {
-    let mut c = eds_cluster("c");
-    c.lb_policy = cluster::LbPolicy::RingHash as i32;
-    let err = cluster(&c).unwrap_err();
-    assert_eq!(err.field, "lb_policy");
-    assert!(err.reason.contains("RING_HASH"), "{err}");
 }
 
 #[test]

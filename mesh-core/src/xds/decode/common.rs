@@ -1,11 +1,12 @@
-//! Checks shared by several resource types: packed messages, config sources, socket addresses.
+//! Checks shared by several resource types: packed messages, config sources, socket addresses,
+//! durations.
 
 use std::net::{IpAddr, SocketAddr};
 
 use envoy_types::pb::envoy::config::core::v3::{
     Address, ConfigSource, address, config_source::ConfigSourceSpecifier, socket_address,
 };
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::protobuf::{Any, Duration};
 use prost::Message;
 
 use super::error::{Context, DecodeError};
@@ -41,6 +42,30 @@ pub(crate) fn config_source(
         )),
         None => Err(ctx.error(field, "is missing; set it to `ads`")),
     }
+}
+
+/// The largest `seconds` a protobuf `Duration` may hold (10,000 years).
+const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+
+/// Reads a protobuf `Duration` (at `field`), which must be valid and not negative.
+pub(crate) fn duration(
+    ctx: Context<'_>,
+    field: &str,
+    proto: &Duration,
+) -> Result<std::time::Duration, DecodeError> {
+    let invalid =
+        |why: &str| ctx.error(field, format!("{}s {}ns {why}", proto.seconds, proto.nanos));
+    if proto.seconds < 0 || proto.nanos < 0 {
+        return Err(invalid("is negative; durations must be zero or more"));
+    }
+    if proto.seconds > MAX_DURATION_SECONDS || proto.nanos > 999_999_999 {
+        return Err(invalid("is not a valid protobuf Duration"));
+    }
+    // Both checked non-negative and in range above.
+    Ok(std::time::Duration::new(
+        proto.seconds.unsigned_abs(),
+        proto.nanos.unsigned_abs(),
+    ))
 }
 
 /// Reads a `socket_address` with an IP literal and a numeric port (at `field`).
@@ -98,6 +123,30 @@ mod tests {
         assert_eq!(err.field, "address.socket_address.port_value");
         let err = socket_address(CTX, "address", None).unwrap_err();
         assert_eq!(err.field, "address");
+    }
+
+    #[test]
+    fn durations() {
+        let d = |seconds, nanos| Duration { seconds, nanos };
+        assert_eq!(
+            duration(CTX, "f", &d(2, 5)).unwrap(),
+            std::time::Duration::new(2, 5)
+        );
+        for bad in [
+            d(-1, 0),
+            d(0, -1),
+            d(0, 1_000_000_000),
+            d(MAX_DURATION_SECONDS + 1, 0),
+        ] {
+            let err = duration(CTX, "a.b", &bad).unwrap_err();
+            assert_eq!(err.field, "a.b", "{bad:?}");
+        }
+        assert!(
+            duration(CTX, "f", &d(-1, 0))
+                .unwrap_err()
+                .reason
+                .contains("negative")
+        );
     }
 
     #[test]

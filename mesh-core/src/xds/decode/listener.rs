@@ -10,12 +10,16 @@
 //!
 //! In client and server listeners alike, the connection manager names the route table (RDS
 //! over this ADS stream, or inline) and lists the HTTP filters, of which the last must be the
-//! router and the others must be known or `is_optional`.
+//! router and the others must be known or `is_optional`. The one known filter is the fault
+//! filter (gRFC A33), on clients only as in gRPC; its faults come per route (see `fault`), so
+//! its own config must inject none.
 
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener, filter};
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, http_connection_manager::RouteSpecifier, http_filter,
 };
+use envoy_types::pb::google::protobuf::Any;
 
 use super::common::{config_source, socket_address, unpack};
 use super::error::{Context, DecodeError};
@@ -23,6 +27,13 @@ use super::route::route_config_at;
 use super::tls;
 use crate::model::{self, ClientListener, InboundTls, RouteSource, ServerListener};
 use crate::xds::type_url;
+
+/// Which end of a connection a connection manager serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
 
 /// The `filter_chain_match.transport_protocol` of connections that start a TLS handshake.
 const TLS_TRANSPORT_PROTOCOL: &str = "tls";
@@ -38,7 +49,8 @@ pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
         let Some(any) = &api.api_listener else {
             return Err(ctx.error(field, "is missing; expected an HttpConnectionManager"));
         };
-        let routes = connection_manager(ctx, field, &unpack_hcm(ctx, field, any)?)?;
+        let hcm = unpack_hcm(ctx, field, any)?;
+        let routes = connection_manager(ctx, field, &hcm, Side::Client)?;
         return Ok(model::Listener::Client(ClientListener {
             name: proto.name.clone(),
             routes,
@@ -130,13 +142,13 @@ fn filter_chain(
     let Some(filter::ConfigType::TypedConfig(any)) = &only.config_type else {
         return Err(ctx.error(field, "is missing; expected an HttpConnectionManager"));
     };
-    connection_manager(ctx, &field, &unpack_hcm(ctx, &field, any)?)
+    connection_manager(ctx, &field, &unpack_hcm(ctx, &field, any)?, Side::Server)
 }
 
 fn unpack_hcm(
     ctx: Context<'_>,
     field: &str,
-    any: &envoy_types::pb::google::protobuf::Any,
+    any: &Any,
 ) -> Result<HttpConnectionManager, DecodeError> {
     unpack(
         ctx,
@@ -151,8 +163,14 @@ fn connection_manager(
     ctx: Context<'_>,
     field: &str,
     hcm: &HttpConnectionManager,
+    side: Side,
 ) -> Result<RouteSource, DecodeError> {
-    http_filters(ctx, &format!("{field}.http_filters"), &hcm.http_filters)?;
+    http_filters(
+        ctx,
+        &format!("{field}.http_filters"),
+        &hcm.http_filters,
+        side,
+    )?;
     match &hcm.route_specifier {
         Some(RouteSpecifier::Rds(rds)) => {
             config_source(
@@ -177,13 +195,24 @@ fn connection_manager(
     }
 }
 
-/// The router must come last; no filter before it is known yet, so those must be optional.
-fn http_filters(ctx: Context<'_>, field: &str, filters: &[HttpFilter]) -> Result<(), DecodeError> {
+/// The router must come last; before it, a client may have the fault filter, and other filters
+/// must be optional.
+fn http_filters(
+    ctx: Context<'_>,
+    field: &str,
+    filters: &[HttpFilter],
+    side: Side,
+) -> Result<(), DecodeError> {
     let Some((last, rest)) = filters.split_last() else {
         return Err(ctx.error(field, "is empty; the last filter must be the router"));
     };
     for (i, f) in rest.iter().enumerate() {
-        let url = filter_type(ctx, &format!("{field}[{i}]"), f)?;
+        let any = filter_config(ctx, &format!("{field}[{i}]"), f)?;
+        let url = any.type_url.as_str();
+        if url == type_url::HTTP_FAULT && side == Side::Client {
+            fault_filter(ctx, &format!("{field}[{i}].typed_config"), any)?;
+            continue;
+        }
         if url == type_url::ROUTER {
             return Err(ctx.error(
                 format!("{field}[{i}]"),
@@ -201,7 +230,7 @@ fn http_filters(ctx: Context<'_>, field: &str, filters: &[HttpFilter]) -> Result
         }
     }
     let i = rest.len();
-    let url = filter_type(ctx, &format!("{field}[{i}]"), last)?;
+    let url = &filter_config(ctx, &format!("{field}[{i}]"), last)?.type_url;
     if url != type_url::ROUTER {
         return Err(ctx.error(
             format!("{field}[{i}]"),
@@ -214,13 +243,26 @@ fn http_filters(ctx: Context<'_>, field: &str, filters: &[HttpFilter]) -> Result
     Ok(())
 }
 
-fn filter_type<'a>(
+/// The fault filter's own config (at `field`) must inject no fault.
+fn fault_filter(ctx: Context<'_>, field: &str, any: &Any) -> Result<(), DecodeError> {
+    let config: HttpFault = unpack(ctx, field, any, type_url::HTTP_FAULT, "HTTPFault")?;
+    if config.delay.is_some() || config.abort.is_some() {
+        return Err(ctx.error(
+            field,
+            "faults on the filter itself are not supported; set them per route or virtual host \
+             in typed_per_filter_config",
+        ));
+    }
+    Ok(())
+}
+
+fn filter_config<'a>(
     ctx: Context<'_>,
     field: &str,
     f: &'a HttpFilter,
-) -> Result<&'a str, DecodeError> {
+) -> Result<&'a Any, DecodeError> {
     match &f.config_type {
-        Some(http_filter::ConfigType::TypedConfig(any)) => Ok(&any.type_url),
+        Some(http_filter::ConfigType::TypedConfig(any)) => Ok(any),
         _ => Err(ctx.error(
             format!("{field}.typed_config"),
             "is missing (config_discovery is not supported)",

@@ -180,6 +180,49 @@ fn http_filters_end_with_the_router() {
     );
 }
 
+fn fault_filter(config: &HttpFault) -> HttpFilter {
+    HttpFilter {
+        name: "envoy.filters.http.fault".into(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(any(
+            type_url::HTTP_FAULT,
+            config,
+        ))),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn clients_accept_the_fault_filter_without_faults_of_its_own() {
+    let mut hcm = hcm_rds("rc");
+    hcm.http_filters = vec![fault_filter(&HttpFault::default()), router()];
+    assert!(listener(&with_hcm(&hcm)).is_ok());
+
+    let configured = HttpFault {
+        abort: Some(Default::default()),
+        ..Default::default()
+    };
+    hcm.http_filters = vec![fault_filter(&configured), router()];
+    let err = listener(&with_hcm(&hcm)).unwrap_err();
+    assert_eq!(
+        err.field,
+        "api_listener.api_listener.http_filters[0].typed_config"
+    );
+    assert!(err.reason.contains("per route"), "{err}");
+}
+
+#[test]
+fn servers_take_the_fault_filter_only_if_optional() {
+    let mut hcm = hcm_rds("rc");
+    hcm.http_filters = vec![fault_filter(&HttpFault::default()), router()];
+    let err = listener(&server(vec![chain(&hcm)], None)).unwrap_err();
+    assert_eq!(
+        err.field,
+        "filter_chains[0].filters[0].typed_config.http_filters[0]"
+    );
+    hcm.http_filters[0].is_optional = true;
+    assert!(listener(&server(vec![chain(&hcm)], None)).is_ok());
+}
+
 #[test]
 fn server_listener_takes_the_default_chain_then_the_first() {
     let name = "grpc/server?xds.resource.listening_address=127.0.0.1:8080";

@@ -2,7 +2,9 @@
 //!
 //! Decoding happens in two steps, as in gRPC: the protobuf bytes become the generated struct,
 //! then the struct is validated into the model. The checks are gRPC's (gRFCs A27, A28, A36): a
-//! resource this client cannot honour fully is an error, never half applied. Every error is a
+//! resource this client cannot honour fully is an error, never half applied. The resilience
+//! policies follow gRPC's rules for them too (gRFCs A31, A32, A33, A42, A44, A48, A50, A52):
+//! what gRPC accepts is accepted, what it NACKs is an error. Every error is a
 //! [`DecodeError`] naming the resource and the path of the offending field, so a NACK tells the
 //! operator exactly what to fix.
 //!
@@ -11,12 +13,18 @@
 //! - [`resource`] takes an `Any` from a `DiscoveryResponse` (for the client).
 
 mod cluster;
+mod cluster_policy;
 mod common;
 mod endpoint;
 mod error;
+mod fault;
+mod lb;
 mod listener;
 mod matcher;
+mod outlier;
+mod retry;
 mod route;
+mod route_policy;
 mod tls;
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! A route whose match or action this client cannot honour makes the whole resource invalid:
 //! serving it without the unsupported part would send requests where the operator did not mean
-//! them to go.
+//! them to go. Each route's policy is decoded by `route_policy`.
 
 use envoy_types::pb::envoy::config::route::v3::{
     Route, RouteConfiguration, RouteMatch, VirtualHost, route, route_action::ClusterSpecifier,
@@ -11,6 +11,7 @@ use envoy_types::pb::envoy::config::route::v3::{
 
 use super::error::{Context, DecodeError};
 use super::matcher;
+use super::route_policy::{HostDefaults, host_defaults, route_policy};
 use crate::model::{self, PathMatch, RouteAction, WeightedCluster};
 
 /// Decodes a RouteConfiguration resource.
@@ -54,11 +55,12 @@ fn virtual_host(
             "must list at least one non-empty domain",
         ));
     }
+    let defaults = host_defaults(ctx, field, proto)?;
     let routes = proto
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| self::route(ctx, &format!("{field}.routes[{i}]"), r))
+        .map(|(i, r)| self::route(ctx, &format!("{field}.routes[{i}]"), r, &defaults))
         .collect::<Result<_, _>>()?;
     Ok(model::VirtualHost {
         name: proto.name.clone(),
@@ -67,7 +69,12 @@ fn virtual_host(
     })
 }
 
-fn route(ctx: Context<'_>, field: &str, proto: &Route) -> Result<model::Route, DecodeError> {
+fn route(
+    ctx: Context<'_>,
+    field: &str,
+    proto: &Route,
+    host: &HostDefaults,
+) -> Result<model::Route, DecodeError> {
     let Some(matcher) = &proto.r#match else {
         return Err(ctx.error(format!("{field}.match"), "is missing"));
     };
@@ -75,7 +82,7 @@ fn route(ctx: Context<'_>, field: &str, proto: &Route) -> Result<model::Route, D
         name: proto.name.clone(),
         matcher: route_match(ctx, &format!("{field}.match"), matcher)?,
         action: action(ctx, field, proto.action.as_ref())?,
-        policy: model::RoutePolicy::default(),
+        policy: route_policy(ctx, field, proto, host)?,
     })
 }
 

@@ -1,15 +1,13 @@
-//! Cluster: EDS over ADS, our balancer with a `round_robin` fallback, the upstream protocol,
-//! and mTLS to the endpoints.
+//! Cluster: EDS over ADS, the balancer (see `lb`), the breaker, outlier detection and retry
+//! budget (see `cluster_policy`), the upstream protocol, and mTLS to the endpoints.
 
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
-    Cluster, LoadBalancingPolicy,
+    Cluster,
     cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig},
-    load_balancing_policy::Policy,
 };
-use envoy_types::pb::envoy::config::core::v3::{Http2ProtocolOptions, TypedExtensionConfig};
-use envoy_types::pb::envoy::extensions::load_balancing_policies::round_robin::v3::RoundRobin;
+use envoy_types::pb::envoy::config::core::v3::Http2ProtocolOptions;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions,
     http_protocol_options::{
@@ -18,14 +16,12 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::Struct;
 
+use super::cluster_policy::{circuit_breakers, metadata, outlier_detection};
+use super::lb::load_balancing_policy;
 use super::{ads_config_source, tls, to_any};
-use crate::model::{self, LbPolicy, UpstreamProtocol};
+use crate::model::{self, UpstreamProtocol};
 use crate::xds::type_url;
 
-/// The extension name of our P2C peak-EWMA balancer in `load_balancing_policy`.
-pub(crate) const P2C_PEAK_EWMA_POLICY: &str = "mesh.p2c_peak_ewma";
-/// The extension name of the `round_robin` fallback.
-const ROUND_ROBIN_POLICY: &str = "envoy.load_balancing_policies.round_robin";
 /// The `typed_extension_protocol_options` key of the upstream HTTP options.
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -53,6 +49,7 @@ impl prost::Name for TypedStruct {
 
 /// Encodes a Cluster.
 pub fn cluster(cluster: &model::Cluster) -> Cluster {
+    let policy = &cluster.policy;
     let mut protocol_options = HashMap::new();
     if cluster.protocol == UpstreamProtocol::Http2 {
         protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), to_any(&http2_options()));
@@ -64,36 +61,13 @@ pub fn cluster(cluster: &model::Cluster) -> Cluster {
             eds_config: Some(ads_config_source()),
             service_name: cluster.eds_service_name.clone(),
         }),
-        load_balancing_policy: Some(load_balancing_policy(cluster.policy.lb)),
+        load_balancing_policy: Some(load_balancing_policy(policy.lb)),
+        circuit_breakers: Some(circuit_breakers(policy.circuit_breaker)),
+        outlier_detection: policy.outlier_detection.as_ref().map(outlier_detection),
+        metadata: Some(metadata(policy.retry_budget)),
         typed_extension_protocol_options: protocol_options,
         transport_socket: cluster.tls.as_ref().map(|tls| tls::upstream(&tls.peer_ids)),
         ..Default::default()
-    }
-}
-
-/// Our policy first, then `round_robin` for clients that skip ours (gRFC A52).
-fn load_balancing_policy(policy: LbPolicy) -> LoadBalancingPolicy {
-    let ours = match policy {
-        LbPolicy::P2cPeakEwma => TypedExtensionConfig {
-            name: P2C_PEAK_EWMA_POLICY.into(),
-            typed_config: Some(to_any(&TypedStruct {
-                type_url: type_url::P2C_PEAK_EWMA.into(),
-                value: None,
-            })),
-        },
-        other => todo!("encode {other:?}"),
-    };
-    let fallback = TypedExtensionConfig {
-        name: ROUND_ROBIN_POLICY.into(),
-        typed_config: Some(to_any(&RoundRobin::default())),
-    };
-    LoadBalancingPolicy {
-        policies: [ours, fallback]
-            .into_iter()
-            .map(|config| Policy {
-                typed_extension_config: Some(config),
-            })
-            .collect(),
     }
 }
 
@@ -128,7 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn eds_over_ads_with_our_policy_then_round_robin() {
+    fn eds_over_ads_with_the_policy() {
         let c = cluster(&model(UpstreamProtocol::Http1));
         assert_eq!(c.name, "c");
         assert_eq!(
@@ -141,24 +115,31 @@ mod tests {
             eds.eds_config.unwrap().config_source_specifier,
             Some(ConfigSourceSpecifier::Ads(_))
         ));
-        let policies: Vec<_> = c
-            .load_balancing_policy
-            .unwrap()
-            .policies
-            .into_iter()
-            .map(|p| p.typed_extension_config.unwrap())
-            .collect();
-        assert_eq!(policies[0].name, P2C_PEAK_EWMA_POLICY);
-        let any = policies[0].typed_config.as_ref().unwrap();
-        assert_eq!(any.type_url, type_url::TYPED_STRUCT);
-        let ts = TypedStruct::decode(any.value.as_slice()).unwrap();
-        assert_eq!(ts.type_url, type_url::P2C_PEAK_EWMA);
-        assert_eq!(policies[1].name, ROUND_ROBIN_POLICY);
+        let policy = model(UpstreamProtocol::Http1).policy;
         assert_eq!(
-            policies[1].typed_config.as_ref().unwrap().type_url,
-            type_url::ROUND_ROBIN
+            c.load_balancing_policy,
+            Some(load_balancing_policy(policy.lb))
         );
+        assert_eq!(
+            c.circuit_breakers,
+            Some(circuit_breakers(policy.circuit_breaker))
+        );
+        assert_eq!(c.outlier_detection, None);
+        assert_eq!(c.metadata, Some(metadata(policy.retry_budget)));
         assert!(c.typed_extension_protocol_options.is_empty());
+    }
+
+    #[test]
+    fn equal_clusters_encode_to_equal_bytes() {
+        let bytes = || cluster(&model(UpstreamProtocol::Http2)).encode_to_vec();
+        let first = bytes();
+        for _ in 0..20 {
+            assert_eq!(
+                bytes(),
+                first,
+                "mesh-control compares resources by encoding"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! Listener: a client's `ApiListener` or a server's inbound listener (gRFC A36).
+//!
+//! A client's connection manager lists the fault filter before the router, so that routes can
+//! inject faults (gRFC A33); a server's lists only the router, as gRPC servers refuse the fault
+//! filter.
 
 use envoy_types::pb::envoy::config::listener::v3::{
     ApiListener, Filter, FilterChain, FilterChainMatch, Listener, filter,
@@ -8,7 +12,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier, http_filter,
 };
 
-use super::{ads_config_source, route_config, socket_address, tls, to_any};
+use super::{ads_config_source, fault, route_config, socket_address, tls, to_any};
 use crate::model::{self, InboundTls, RouteSource, ServerListener};
 
 /// The router, the terminal HTTP filter every gRPC client and server expects last.
@@ -25,7 +29,7 @@ pub fn listener(listener: &model::Listener) -> Listener {
         model::Listener::Client(l) => Listener {
             name: l.name.clone(),
             api_listener: Some(ApiListener {
-                api_listener: Some(to_any(&http_connection_manager(&l.routes))),
+                api_listener: Some(to_any(&http_connection_manager(&l.routes, Side::Client))),
             }),
             ..Default::default()
         },
@@ -40,7 +44,7 @@ fn server_listener(l: &ServerListener) -> Listener {
     let filters = vec![Filter {
         name: HCM_FILTER.into(),
         config_type: Some(filter::ConfigType::TypedConfig(to_any(
-            &http_connection_manager(&l.routes),
+            &http_connection_manager(&l.routes, Side::Server),
         ))),
     }];
     let default_chain = FilterChain {
@@ -71,8 +75,16 @@ fn server_listener(l: &ServerListener) -> Listener {
     }
 }
 
-/// An HTTP connection manager with the given route source and the router filter.
-fn http_connection_manager(routes: &RouteSource) -> HttpConnectionManager {
+/// Which end of a connection a connection manager serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+/// An HTTP connection manager with the given route source, the fault filter on a client, and
+/// the router.
+fn http_connection_manager(routes: &RouteSource, side: Side) -> HttpConnectionManager {
     let route_specifier = match routes {
         RouteSource::Rds(name) => RouteSpecifier::Rds(Rds {
             config_source: Some(ads_config_source()),
@@ -80,15 +92,20 @@ fn http_connection_manager(routes: &RouteSource) -> HttpConnectionManager {
         }),
         RouteSource::Inline(config) => RouteSpecifier::RouteConfig(route_config(config)),
     };
+    let router = HttpFilter {
+        name: ROUTER_FILTER.into(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(to_any(
+            &Router::default(),
+        ))),
+        ..Default::default()
+    };
+    let http_filters = match side {
+        Side::Client => vec![fault::http_filter(), router],
+        Side::Server => vec![router],
+    };
     HttpConnectionManager {
         route_specifier: Some(route_specifier),
-        http_filters: vec![HttpFilter {
-            name: ROUTER_FILTER.into(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(to_any(
-                &Router::default(),
-            ))),
-            ..Default::default()
-        }],
+        http_filters,
         ..Default::default()
     }
 }
@@ -147,6 +164,14 @@ mod tests {
             Some(ConfigSourceSpecifier::Ads(_))
         ));
         assert_router_last(&hcm);
+        let [fault, _router] = hcm.http_filters.as_slice() else {
+            panic!("expected the fault filter and the router");
+        };
+        assert_eq!(fault.name, fault::FAULT_FILTER);
+        let Some(http_filter::ConfigType::TypedConfig(config)) = &fault.config_type else {
+            panic!("fault filter without typed_config");
+        };
+        assert_eq!(config.type_url, type_url::HTTP_FAULT);
     }
 
     fn server(tls: InboundTls) -> (String, Listener) {
@@ -194,6 +219,7 @@ mod tests {
             Some(Action::NonForwardingAction(_))
         ));
         assert_router_last(&hcm);
+        assert_eq!(hcm.http_filters.len(), 1, "servers have no fault filter");
     }
 
     #[test]

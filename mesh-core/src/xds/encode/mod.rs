@@ -14,15 +14,24 @@
 //! - mTLS is a TLS transport socket whose certificates come from the client's `default`
 //!   certificate provider instance (gRFC A29): on a Cluster, with the accepted server SPIFFE
 //!   IDs; on a server listener, requiring a client certificate;
+//! - a route's timeout, retries and ring-hash key are in its `RouteAction` (gRFCs A31, A44,
+//!   A42), its faults in `typed_per_filter_config` for the fault filter that every client
+//!   listener lists before the router (gRFC A33);
+//! - a cluster's breaker, outlier detection and balancer are Envoy's fields (gRFCs A32, A50,
+//!   A42, A48); the retry budget, which xDS has no field for, is in its `mesh.dev` metadata;
 //! - a ClusterLoadAssignment puts every endpoint in one locality of weight 1, since gRPC skips
 //!   localities without a weight.
 //!
 //! [`to_any`] wraps any of them for a `DiscoveryResponse`.
 
 mod cluster;
+mod cluster_policy;
 mod endpoint;
+mod fault;
+mod lb;
 mod listener;
 mod route;
+mod route_policy;
 mod tls;
 
 use std::net::SocketAddr;
@@ -31,13 +40,17 @@ use envoy_types::pb::envoy::config::core::v3::{
     Address, AggregatedConfigSource, ApiVersion, ConfigSource, SocketAddress, address,
     config_source::ConfigSourceSpecifier, socket_address::PortSpecifier,
 };
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::protobuf::{Any, Duration};
 use prost::{Message, Name};
 
 pub use cluster::{TypedStruct, cluster};
+pub(crate) use cluster_policy::{
+    BUDGET_MIN_PER_SECOND, BUDGET_RATIO, BUDGET_TTL_SECONDS, MESH_METADATA, RETRY_BUDGET,
+};
 pub use endpoint::cluster_load_assignment;
 pub use listener::listener;
 pub use route::route_config;
+pub(crate) use route_policy::{CONNECT_FAILURE, GRPC_RETRY_ON, RETRIABLE_STATUS_CODES};
 
 /// Wraps a message in an `Any` whose type URL names the message's type
 /// (for resources, one of [`crate::xds::type_url`]).
@@ -54,6 +67,14 @@ fn ads_config_source() -> ConfigSource {
         resource_api_version: ApiVersion::V3 as i32,
         config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
         ..Default::default()
+    }
+}
+
+/// A protobuf `Duration` (saturating at the largest `i64` seconds, far beyond any real config).
+fn duration(d: std::time::Duration) -> Duration {
+    Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
     }
 }
 
@@ -86,6 +107,12 @@ mod tests {
         });
         assert_eq!(any.type_url, type_url::LISTENER);
         assert_eq!(Listener::decode(any.value.as_slice()).unwrap().name, "a");
+    }
+
+    #[test]
+    fn durations_keep_seconds_and_nanos() {
+        let d = duration(std::time::Duration::from_millis(2_500));
+        assert_eq!((d.seconds, d.nanos), (2, 500_000_000));
     }
 
     #[test]

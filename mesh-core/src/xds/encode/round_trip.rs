@@ -1,12 +1,16 @@
 //! Encode then decode gives back the model: what mesh-control sends is what our client reads.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::*;
 use crate::model::{
-    self, ClientListener, ClusterLoadAssignment, Endpoint, HeaderMatch, HealthStatus, InboundTls,
-    PathMatch, Route, RouteAction, RouteConfig, RouteMatch, RouteSource, ServerListener,
-    StringMatch, UpstreamProtocol, UpstreamTls, VirtualHost, WeightedCluster,
+    self, AbortStatus, CircuitBreaker, ClientListener, ClusterLoadAssignment, ClusterPolicy,
+    Endpoint, FailurePercentageEjection, FaultAbort, FaultDelay, FaultInjection, HeaderMatch,
+    HealthStatus, InboundTls, LbPolicy, OutlierDetection, PathMatch, RetryBackoff, RetryBudget,
+    RetryOn, RetryPolicy, Route, RouteAction, RouteConfig, RouteMatch, RoutePolicy, RouteSource,
+    ServerListener, Share, StringMatch, SuccessRateEjection, UpstreamProtocol, UpstreamTls,
+    VirtualHost, WeightedCluster,
 };
 use crate::xds::{decode, type_url};
 
@@ -90,6 +94,103 @@ fn route_config_round_trips() {
     assert_eq!(decode::route_config(&route_config(&model)).unwrap(), model);
 }
 
+fn share(per_million: u32) -> Share {
+    Share::from_per_million(per_million).unwrap()
+}
+
+/// Route policies with every field set, each way.
+fn route_policies() -> Vec<RoutePolicy> {
+    let retry = RetryPolicy {
+        max_attempts: 4,
+        retry_on: RetryOn {
+            grpc_codes: vec![
+                tonic::Code::Unavailable,
+                tonic::Code::ResourceExhausted,
+                tonic::Code::Cancelled,
+                tonic::Code::DeadlineExceeded,
+                tonic::Code::Internal,
+            ],
+            http_statuses: vec![503, 502],
+            connect_failure: true,
+        },
+        backoff: RetryBackoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        },
+        per_try_timeout: Some(Duration::from_millis(300)),
+    };
+    let fault = FaultInjection {
+        delay: Some(FaultDelay {
+            delay: Duration::from_millis(100),
+            share: share(5_000),
+        }),
+        abort: Some(FaultAbort {
+            status: AbortStatus::Grpc(tonic::Code::Unavailable),
+            share: share(200_000),
+        }),
+        headers: vec![header("x-fault", StringMatch::Exact("on".into()), false)],
+        max_active: Some(100),
+    };
+    vec![
+        RoutePolicy {
+            timeout: Some(Duration::from_secs(2)),
+            retry: Some(retry.clone()),
+            fault: Some(fault),
+            hash_header: Some("x-user-id".into()),
+        },
+        RoutePolicy {
+            timeout: Some(Duration::from_millis(1500)),
+            retry: Some(RetryPolicy {
+                max_attempts: 2,
+                retry_on: RetryOn {
+                    connect_failure: true,
+                    ..Default::default()
+                },
+                per_try_timeout: None,
+                ..retry
+            }),
+            fault: Some(FaultInjection {
+                abort: Some(FaultAbort {
+                    status: AbortStatus::Http(503),
+                    share: share(7),
+                }),
+                ..Default::default()
+            }),
+            hash_header: None,
+        },
+        RoutePolicy {
+            fault: Some(FaultInjection {
+                delay: Some(FaultDelay {
+                    delay: Duration::from_secs(1),
+                    share: share(1_000_000),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ]
+}
+
+#[test]
+fn route_policies_round_trip() {
+    for policy in route_policies() {
+        let mut model = rich_route_config();
+        model.virtual_hosts[0].routes[0].policy = policy;
+        assert_eq!(decode::route_config(&route_config(&model)).unwrap(), model);
+    }
+}
+
+#[test]
+fn route_policies_round_trip_inline_in_a_client_listener() {
+    let mut routes = rich_route_config();
+    routes.virtual_hosts[0].routes[2].policy = route_policies().remove(0);
+    let client = model::Listener::Client(ClientListener {
+        name: "serviceb.demo:50051".into(),
+        routes: RouteSource::Inline(Arc::new(routes)),
+    });
+    assert_eq!(decode::listener(&listener(&client)).unwrap(), client);
+}
+
 #[test]
 fn listeners_round_trip() {
     let client = model::Listener::Client(ClientListener {
@@ -149,6 +250,85 @@ fn clusters_round_trip() {
             };
             assert_eq!(decode::cluster(&cluster(&model)).unwrap(), model);
         }
+    }
+}
+
+/// Cluster policies with every balancer and each outlier algorithm on and off.
+fn cluster_policies() -> Vec<ClusterPolicy> {
+    let outlier = OutlierDetection {
+        interval: Duration::from_secs(1),
+        base_ejection_time: Duration::from_secs(30),
+        max_ejection_time: Duration::from_secs(300),
+        max_ejection_percent: 34,
+        consecutive_failures: Some(5),
+        success_rate: Some(SuccessRateEjection {
+            stdev_factor: 1.9,
+            enforcing_percent: 100,
+            minimum_hosts: 5,
+            request_volume: 100,
+        }),
+        failure_percentage: Some(FailurePercentageEjection {
+            threshold: 85,
+            enforcing_percent: 100,
+            minimum_hosts: 5,
+            request_volume: 50,
+        }),
+    };
+    let budget = RetryBudget {
+        ratio: 0.25,
+        min_per_second: 3,
+        ttl: Duration::from_millis(2500),
+    };
+    vec![
+        ClusterPolicy::default(),
+        ClusterPolicy {
+            lb: LbPolicy::P2cLeastRequest,
+            circuit_breaker: CircuitBreaker {
+                max_requests: 100,
+                max_pending: 10,
+            },
+            outlier_detection: Some(outlier.clone()),
+            retry_budget: budget,
+        },
+        ClusterPolicy {
+            lb: LbPolicy::RoundRobin,
+            outlier_detection: Some(OutlierDetection {
+                consecutive_failures: None,
+                success_rate: None,
+                failure_percentage: None,
+                ..outlier.clone()
+            }),
+            ..Default::default()
+        },
+        ClusterPolicy {
+            lb: LbPolicy::RingHash {
+                min_ring_size: 1024,
+                max_ring_size: 4096,
+            },
+            outlier_detection: Some(OutlierDetection {
+                success_rate: None,
+                ..outlier
+            }),
+            circuit_breaker: CircuitBreaker {
+                max_requests: 0,
+                max_pending: 0,
+            },
+            retry_budget: budget,
+        },
+    ]
+}
+
+#[test]
+fn cluster_policies_round_trip() {
+    for policy in cluster_policies() {
+        let model = model::Cluster {
+            name: "c".into(),
+            eds_service_name: "c-eds".into(),
+            policy,
+            protocol: UpstreamProtocol::Http2,
+            tls: None,
+        };
+        assert_eq!(decode::cluster(&cluster(&model)).unwrap(), model);
     }
 }
 

@@ -1,4 +1,5 @@
-//! RouteConfiguration: virtual hosts, matches and weighted cluster actions.
+//! RouteConfiguration: virtual hosts, matches and weighted cluster actions, with each route's
+//! policy (see `route_policy` and `fault`).
 
 use envoy_types::pb::envoy::config::route::v3::{
     self as route, HeaderMatcher, NonForwardingAction, RouteConfiguration, RouteMatch,
@@ -10,6 +11,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 };
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
+use super::{fault, route_policy};
 use crate::model::{self, PathMatch, RouteAction, StringMatch};
 
 /// Encodes a RouteConfiguration.
@@ -32,13 +34,20 @@ fn virtual_host(host: &model::VirtualHost) -> route::VirtualHost {
 
 fn route(r: &model::Route) -> route::Route {
     let action = match &r.action {
-        RouteAction::Forward(clusters) => Action::Route(route_action(clusters)),
+        RouteAction::Forward(clusters) => Action::Route(route_action(clusters, &r.policy)),
         RouteAction::NonForwarding => Action::NonForwardingAction(NonForwardingAction {}),
     };
+    let typed_per_filter_config = r
+        .policy
+        .fault
+        .iter()
+        .map(|f| (fault::FAULT_FILTER.to_string(), fault::per_route_config(f)))
+        .collect();
     route::Route {
         name: r.name.clone(),
         r#match: Some(route_match(&r.matcher)),
         action: Some(action),
+        typed_per_filter_config,
         ..Default::default()
     }
 }
@@ -59,8 +68,12 @@ fn route_match(m: &model::RouteMatch) -> RouteMatch {
     }
 }
 
-/// A single cluster becomes `cluster`, several become `weighted_clusters`.
-fn route_action(clusters: &[model::WeightedCluster]) -> route::RouteAction {
+/// A single cluster becomes `cluster`, several become `weighted_clusters`; the policy's
+/// timeout, retries and hash key go along.
+fn route_action(
+    clusters: &[model::WeightedCluster],
+    policy: &model::RoutePolicy,
+) -> route::RouteAction {
     let specifier = match clusters {
         [single] => ClusterSpecifier::Cluster(single.cluster.clone()),
         _ => ClusterSpecifier::WeightedClusters(WeightedCluster {
@@ -77,11 +90,19 @@ fn route_action(clusters: &[model::WeightedCluster]) -> route::RouteAction {
     };
     route::RouteAction {
         cluster_specifier: Some(specifier),
+        max_stream_duration: policy.timeout.map(route_policy::max_stream_duration),
+        retry_policy: policy.retry.as_ref().map(route_policy::retry_policy),
+        hash_policy: policy
+            .hash_header
+            .iter()
+            .map(|h| route_policy::hash_policy(h))
+            .collect(),
         ..Default::default()
     }
 }
 
-fn header_matcher(h: &model::HeaderMatch) -> HeaderMatcher {
+/// A header matcher.
+pub(super) fn header_matcher(h: &model::HeaderMatch) -> HeaderMatcher {
     let specifier = match &h.matcher {
         StringMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
         other => HeaderMatchSpecifier::StringMatch(string_matcher(other)),

@@ -1,0 +1,17 @@
+//! Retries (gRFC A44, plus HTTP statuses and connection failures).
+//!
+//! A failed attempt is tried again when the route's policy retries that kind of failure
+//! ([`Failure`]), attempts are left, the request body could be kept ([`body`]), the call's
+//! deadline has not passed, and the cluster's retry budget allows one more retry. Each retry
+//! waits a random backoff ([`backoff`]), goes to another endpoint than the one that just failed
+//! when the cluster has one, and says how many attempts came before it in
+//! `grpc-previous-rpc-attempts`.
+
+pub(crate) mod backoff;
+pub(crate) mod body;
+mod classify;
+
+pub(crate) use classify::Failure;
+
+/// The header telling a server (and the caller) how many attempts came before this one.
+pub(crate) const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";

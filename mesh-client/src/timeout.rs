@@ -1,0 +1,102 @@
+//! The deadline of a call, and the header that passes it on.
+//!
+//! A call must end by the earliest of: the route's timeout from now, the deadline of the
+//! request being served when the call is made ([`mesh_core::deadline::current`], set by
+//! mesh-server from its caller's header), and the deadline the caller put in the request itself
+//! (`grpc-timeout` for gRPC, `mesh-timeout` for HTTP). Each attempt carries the time then left
+//! in that header, so the server down the line can stop when nobody waits any more.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use mesh_core::deadline::{self, GRPC_TIMEOUT, MESH_TIMEOUT};
+use tokio::time::Instant;
+
+use crate::connect::Caller;
+
+/// The header carrying the time left, for requests of `caller`.
+fn header(caller: Caller) -> &'static str {
+    match caller {
+        Caller::Grpc => GRPC_TIMEOUT,
+        Caller::Http => MESH_TIMEOUT,
+    }
+}
+
+/// The deadline of a call made now on a route with `route_timeout`; `None`: unbounded. A
+/// malformed header in the request is ignored (and replaced if another bound applies).
+pub(crate) fn deadline(
+    route_timeout: Option<Duration>,
+    headers: &HeaderMap,
+    caller: Caller,
+) -> Option<Instant> {
+    let served = deadline::current();
+    let requested = headers.get(header(caller));
+    if route_timeout.is_none() && served.is_none() && requested.is_none() {
+        return None;
+    }
+    let now = Instant::now();
+    let after = |left: Duration| now.checked_add(left);
+    let requested = requested.and_then(|value| match deadline::parse_timeout(value) {
+        Ok(left) => after(left),
+        Err(error) => {
+            tracing::debug!(%error, "ignoring the request's own deadline");
+            None
+        }
+    });
+    [route_timeout.and_then(after), served, requested]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// Writes the time left until `deadline` into the request's header.
+pub(crate) fn write_left(headers: &mut HeaderMap, caller: Caller, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    headers.insert(header(caller), deadline::format_timeout(left));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_earliest_bound_wins() {
+        let now = Instant::now();
+        let none = HeaderMap::new();
+        assert_eq!(deadline(None, &none, Caller::Grpc), None);
+        let route = Some(Duration::from_secs(2));
+        assert_eq!(
+            deadline(route, &none, Caller::Grpc),
+            Some(now + Duration::from_secs(2))
+        );
+        let own = headers(GRPC_TIMEOUT, "500m");
+        assert_eq!(
+            deadline(route, &own, Caller::Grpc),
+            Some(now + Duration::from_millis(500))
+        );
+        // An HTTP caller's deadline is in mesh-timeout; grpc-timeout means nothing to it.
+        assert_eq!(
+            deadline(route, &own, Caller::Http),
+            Some(now + Duration::from_secs(2))
+        );
+        let served = now + Duration::from_millis(100);
+        let within = deadline::scope(served, async { deadline(route, &own, Caller::Grpc) });
+        assert_eq!(within.await, Some(served));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_header_is_replaced_by_the_time_left() {
+        let mut request = headers(MESH_TIMEOUT, "soon");
+        let at = deadline(Some(Duration::from_secs(1)), &request, Caller::Http).unwrap();
+        tokio::time::advance(Duration::from_millis(400)).await;
+        write_left(&mut request, Caller::Http, at);
+        assert_eq!(request[MESH_TIMEOUT], "600000u");
+    }
+}

@@ -1,0 +1,162 @@
+//! `spec.outlierDetection` of a BackendPolicy: when endpoints are ejected for failing (gRFC
+//! A50, plus Envoy's consecutive failures). Left out, a field takes the xDS default; a
+//! `maxEjectionTime` left out grows to `baseEjectionTime` when that is longer, as in xDS.
+
+use std::time::Duration;
+
+use mesh_core::model::{FailurePercentageEjection, OutlierDetection, SuccessRateEjection};
+use serde_saphyr::Spanned;
+
+use super::fields::Fields;
+use crate::config::kinds::backend_policy;
+
+/// The outlier detection of `o`; mistakes are reported through `fields`.
+pub(crate) fn outlier_detection(
+    fields: &mut Fields<'_>,
+    o: &Spanned<backend_policy::OutlierDetection>,
+) -> OutlierDetection {
+    let field = "spec.outlierDetection";
+    let o = &o.value;
+    let mut duration = |value: Option<&Spanned<String>>, name: &str, default: u64| {
+        let read = value.and_then(|v| fields.duration(v, &format!("{field}.{name}")));
+        read.unwrap_or(Duration::from_secs(default))
+    };
+    let interval = duration(o.interval.as_ref(), "interval", 10);
+    let base_ejection_time = duration(o.base_ejection_time.as_ref(), "baseEjectionTime", 30);
+    let max_ejection_time = duration(o.max_ejection_time.as_ref(), "maxEjectionTime", 300);
+    let max_ejection_time = match &o.max_ejection_time {
+        // Left out, it grows to the base (as in xDS).
+        None => max_ejection_time.max(base_ejection_time),
+        Some(max) if max_ejection_time < base_ejection_time => {
+            let message = format!(
+                "{:?} is shorter than baseEjectionTime ({base_ejection_time:?}); make it at least as long",
+                max.value
+            );
+            fields.error(max.referenced, &format!("{field}.maxEjectionTime"), message);
+            max_ejection_time
+        }
+        Some(_) => max_ejection_time,
+    };
+    let max_ejection_percent = o.max_ejection_percent.as_ref().and_then(|m| {
+        let meaning = "the most endpoints ejected at once, in percent";
+        fields.integer(m, &format!("{field}.maxEjectionPercent"), 0..=100, meaning)
+    });
+    let consecutive_failures = o.consecutive_failures.as_ref().and_then(|c| {
+        let meaning = "failures in a row that eject an endpoint";
+        fields.integer(
+            c,
+            &format!("{field}.consecutiveFailures"),
+            1..=u32::MAX,
+            meaning,
+        )
+    });
+    OutlierDetection {
+        interval,
+        base_ejection_time,
+        max_ejection_time,
+        max_ejection_percent: max_ejection_percent.unwrap_or(10),
+        consecutive_failures,
+        success_rate: o
+            .success_rate
+            .as_ref()
+            .map(|s| success_rate(fields, &s.value)),
+        failure_percentage: o
+            .failure_percentage
+            .as_ref()
+            .map(|f| failure_percentage(fields, &f.value)),
+    }
+}
+
+/// An optional integer of `field` with its range, meaning and default.
+fn count(
+    fields: &mut Fields<'_>,
+    value: Option<&Spanned<i64>>,
+    field: &str,
+    (low, high): (u32, u32),
+    meaning: &str,
+    default: u32,
+) -> u32 {
+    let read = value.and_then(|v| fields.integer(v, field, low..=high, meaning));
+    read.unwrap_or(default)
+}
+
+fn success_rate(fields: &mut Fields<'_>, s: &backend_policy::SuccessRate) -> SuccessRateEjection {
+    let field = "spec.outlierDetection.successRate";
+    let stdev_factor = s.stdev_factor.as_ref().and_then(|f| {
+        let meaning = "standard deviations below the mean success rate";
+        fields.real(
+            f,
+            &format!("{field}.stdevFactor"),
+            (0.0, true, 1000.0),
+            meaning,
+        )
+    });
+    SuccessRateEjection {
+        stdev_factor: stdev_factor.unwrap_or(1.9),
+        enforcing_percent: count(
+            fields,
+            s.enforcing_percent.as_ref(),
+            &format!("{field}.enforcingPercent"),
+            (0, 100),
+            "the chance, in percent, that an outlier is ejected",
+            100,
+        ),
+        minimum_hosts: count(
+            fields,
+            s.minimum_hosts.as_ref(),
+            &format!("{field}.minimumHosts"),
+            (1, u32::MAX),
+            "endpoints with enough requests for the check to run",
+            5,
+        ),
+        request_volume: count(
+            fields,
+            s.request_volume.as_ref(),
+            &format!("{field}.requestVolume"),
+            (1, u32::MAX),
+            "requests in an interval for an endpoint to count",
+            100,
+        ),
+    }
+}
+
+fn failure_percentage(
+    fields: &mut Fields<'_>,
+    f: &backend_policy::FailurePercentage,
+) -> FailurePercentageEjection {
+    let field = "spec.outlierDetection.failurePercentage";
+    FailurePercentageEjection {
+        threshold: count(
+            fields,
+            f.threshold.as_ref(),
+            &format!("{field}.threshold"),
+            (0, 100),
+            "the failure percentage over which an endpoint is ejected",
+            85,
+        ),
+        enforcing_percent: count(
+            fields,
+            f.enforcing_percent.as_ref(),
+            &format!("{field}.enforcingPercent"),
+            (0, 100),
+            "the chance, in percent, that an endpoint over the threshold is ejected",
+            100,
+        ),
+        minimum_hosts: count(
+            fields,
+            f.minimum_hosts.as_ref(),
+            &format!("{field}.minimumHosts"),
+            (1, u32::MAX),
+            "endpoints with enough requests for the check to run",
+            5,
+        ),
+        request_volume: count(
+            fields,
+            f.request_volume.as_ref(),
+            &format!("{field}.requestVolume"),
+            (1, u32::MAX),
+            "requests in an interval for an endpoint to count",
+            50,
+        ),
+    }
+}

@@ -1,0 +1,319 @@
+//! Deadlines on inbound requests: the caller's time limit, honoured and passed on.
+//!
+//! A gRPC caller says how long it will wait in `grpc-timeout`; a mesh HTTP caller in
+//! `mesh-timeout` (same format, see [`mesh_core::deadline`]). [`Deadline`] turns that into an
+//! instant and runs the handler under it ([`mesh_core::deadline::scope`]), so every call the
+//! handler makes through the mesh client is bounded by what is left of it. When it passes
+//! before the handler answers, the handler is dropped and the caller gets
+//! `DEADLINE_EXCEEDED` (gRPC, as a trailers-only response) or `504 Gateway Timeout` (HTTP).
+//!
+//! A request without the header runs unbounded, as before; a malformed one is ignored (and
+//! logged at debug). [`MeshServer`](crate::MeshServer) applies this layer to every service it
+//! serves; it is a plain tower layer, usable on its own:
+//!
+//! ```
+//! use tower::Layer;
+//!
+//! let app = tower::service_fn(|_: http::Request<String>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+//! });
+//! let app = mesh_server::DeadlineLayer::new().layer(app);
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use mesh_core::deadline::{self, GRPC_TIMEOUT, MESH_TIMEOUT};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+
+/// Bounds each request by the deadline its caller sent; see the [module docs](self).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeadlineLayer {
+    _private: (),
+}
+
+impl DeadlineLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S> tower::Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline::new(inner)
+    }
+}
+
+/// A service whose requests are bounded by their callers' deadlines; see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Deadline<S> {
+    inner: S,
+}
+
+impl<S> Deadline<S> {
+    /// Bounds the requests `inner` serves by their callers' deadlines.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+/// Whether a request is gRPC, which decides the header read and the answer at expiry.
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The deadline `headers` ask for, read now; `None` without (or with a malformed) header.
+fn requested(headers: &HeaderMap, grpc: bool) -> Option<Instant> {
+    let name = if grpc { GRPC_TIMEOUT } else { MESH_TIMEOUT };
+    let value = headers.get(name)?;
+    match deadline::parse_timeout(value) {
+        Ok(left) => Instant::now().checked_add(left),
+        Err(error) => {
+            tracing::debug!(%error, header = name, "ignoring the caller's deadline");
+            None
+        }
+    }
+}
+
+impl<S, B, ReqBody> tower::Service<Request<ReqBody>> for Deadline<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<B>>,
+    B: Body,
+{
+    type Response = Response<ResponseBody<B>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let grpc = is_grpc(request.headers());
+        match requested(request.headers(), grpc) {
+            None => ResponseFuture {
+                inner: self.inner.call(request),
+                expiry: None,
+                grpc,
+            },
+            Some(at) => ResponseFuture {
+                inner: deadline::sync_scope(at, || self.inner.call(request)),
+                expiry: Some(tokio::time::sleep_until(at)),
+                grpc,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Deadline`]: the handler's, or the expiry answer.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        #[pin]
+        expiry: Option<Sleep>,
+        grpc: bool,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(expiry) = this.expiry.as_pin_mut() else {
+            return this.inner.poll(cx).map_ok(ResponseBody::wrap);
+        };
+        let at = expiry.deadline();
+        if expiry.poll(cx).is_ready() {
+            return Poll::Ready(Ok(expired(*this.grpc)));
+        }
+        let inner = this.inner;
+        deadline::sync_scope(at, || inner.poll(cx)).map_ok(ResponseBody::wrap)
+    }
+}
+
+/// The answer to a request whose deadline passed.
+fn expired<B>(grpc: bool) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody { inner: None });
+    if grpc {
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-status", HeaderValue::from_static("4"));
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static("deadline exceeded: the caller's grpc-timeout passed"),
+        );
+    } else {
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    }
+    response
+}
+
+pin_project! {
+    /// The body of a [`Deadline`] response: the handler's, or none for the expiry answer.
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: Option<B>,
+    }
+}
+
+impl<B> ResponseBody<B> {
+    fn wrap(response: Response<B>) -> Response<Self> {
+        response.map(|body| ResponseBody { inner: Some(body) })
+    }
+}
+
+impl<B: Body> Body for ResponseBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        match self.project().inner.as_pin_mut() {
+            Some(body) => body.poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower::{Layer, ServiceExt};
+
+    use super::*;
+
+    /// A handler that answers after `work`, with the deadline it saw as the body.
+    fn handler(
+        work: Duration,
+    ) -> impl tower::Service<Request<()>, Response = Response<String>, Error = Infallible> + Clone
+    {
+        tower::service_fn(move |_: Request<()>| async move {
+            let seen = deadline::current().map(|d| d - Instant::now());
+            tokio::time::sleep(work).await;
+            Ok::<_, Infallible>(Response::new(format!("{seen:?}")))
+        })
+    }
+
+    fn request(grpc: bool, header: Option<&'static str>) -> Request<()> {
+        let mut builder = Request::post("/demo.Greeter/Hello");
+        if grpc {
+            builder = builder.header(CONTENT_TYPE, "application/grpc");
+        }
+        if let Some(value) = header {
+            let name = if grpc { GRPC_TIMEOUT } else { MESH_TIMEOUT };
+            builder = builder.header(name, value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_handler_runs_under_the_callers_deadline() {
+        let service = DeadlineLayer::new().layer(handler(Duration::from_millis(10)));
+        let response = service.oneshot(request(true, Some("250m"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get("grpc-status").is_none());
+        assert_eq!(response.into_body().inner.unwrap(), "Some(250ms)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_grpc_call_past_its_deadline_is_deadline_exceeded_trailers_only() {
+        let service = DeadlineLayer::new().layer(handler(Duration::from_secs(5)));
+        let started = Instant::now();
+        let response = service.oneshot(request(true, Some("100m"))).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["grpc-status"], "4");
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/grpc");
+        assert!(response.body().is_end_stream());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http_request_past_its_deadline_is_a_504() {
+        let service = DeadlineLayer::new().layer(handler(Duration::from_secs(5)));
+        let response = service.oneshot(request(false, Some("2S"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(response.headers().get("grpc-status").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_valid_header_the_handler_is_unbounded() {
+        for header in [None, Some("soon")] {
+            let service = DeadlineLayer::new().layer(handler(Duration::from_secs(60)));
+            let response = service.oneshot(request(true, header)).await.unwrap();
+            assert_eq!(response.into_body().inner.unwrap(), "None");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http_handler_sees_the_mesh_timeout() {
+        let service = DeadlineLayer::new().layer(handler(Duration::ZERO));
+        let response = service.oneshot(request(false, Some("3S"))).await.unwrap();
+        assert_eq!(response.into_body().inner.unwrap(), "Some(3s)");
+    }
+
+    /// Through a real MeshServer over h2c: the layer is applied to what it serves.
+    #[tokio::test]
+    async fn mesh_server_answers_expired_grpc_calls_with_deadline_exceeded() {
+        let server = crate::MeshServer::builder()
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let app = tower::service_fn(|_: Request<hyper::body::Incoming>| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, Infallible>(Response::new(String::new()))
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(app, async {
+            let _ = stopped.await;
+        }));
+
+        let io = TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let (mut send, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let request = Request::post(format!("http://{addr}/demo.Greeter/Hello"))
+            .header(CONTENT_TYPE, "application/grpc")
+            .header(GRPC_TIMEOUT, "200m")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let started = Instant::now();
+        let response = send.send_request(request).await.unwrap();
+        assert_eq!(response.headers()["grpc-status"], "4");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        drop(stop);
+        serving.await.unwrap().unwrap();
+    }
+}
