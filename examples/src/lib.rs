@@ -2,12 +2,15 @@
 //!
 //! - [`service_b`]: a gRPC (`demo.ServiceB/Get`) and HTTP (`GET /hello`) server on one port that says
 //!   which replica answered; meshed, it registers itself with mesh-control.
+//! - [`failure_modes`]: serviceB failing a share of its calls, answering late or stalling, to
+//!   show what the mesh's retries, timeouts and outlier detection do about it.
 //! - [`service_a`]: an HTTP server whose `GET /call` calls serviceB through a `MeshChannel`
 //!   (or directly with `--no-mesh`) and returns serviceB's answer.
 //! - [`run`]: the one-command demo: starts mesh-control, two serviceB replicas and serviceA as
 //!   real processes, makes a batch of calls and prints a summary.
 //! - [`process`]: spawning those processes and waiting until they listen (shared with the tests).
 
+pub mod failure_modes;
 pub mod pb;
 pub mod process;
 pub mod run;

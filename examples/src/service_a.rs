@@ -2,11 +2,13 @@
 //! `GET /call-http` calls serviceB's `GET /hello` over plain HTTP.
 //!
 //! Meshed, both calls go through the mesh: a `MeshChannel` for gRPC and a `MeshHttpClient` for
-//! HTTP, routed and balanced by what mesh-control says. With `--no-mesh` they go straight to
-//! one serviceB address.
+//! HTTP, routed and balanced by what mesh-control says; `GET /counters` tells what the mesh's
+//! resilience policies did so far. With `--no-mesh` they go straight to the serviceB addresses
+//! given, each in turn, with no retries.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -22,6 +24,8 @@ use mesh_core::identity::PeerIdentity;
 use mesh_core::xds::XdsClient;
 use serde::Serialize;
 use tonic::transport::Channel;
+
+use crate::summary::MeshCounters;
 
 use crate::pb::GetRequest;
 use crate::pb::service_b_client::ServiceBClient as BClient;
@@ -41,9 +45,19 @@ pub struct ServiceAArgs {
     /// Call serviceB at `--direct` without the mesh.
     #[arg(long, requires = "direct")]
     pub no_mesh: bool,
-    /// serviceB's address, for `--no-mesh`.
+    /// A serviceB address, for `--no-mesh`. May be repeated: calls go to each in turn.
     #[arg(long)]
-    pub direct: Option<SocketAddr>,
+    pub direct: Vec<SocketAddr>,
+}
+
+/// What `GET /counters` answers: the mesh's counters of the gRPC channel and of the HTTP
+/// client (all zero without the mesh).
+#[derive(Serialize, serde::Deserialize, Debug, Default)]
+pub struct Counters {
+    /// The `MeshChannel`'s.
+    pub grpc: MeshCounters,
+    /// The `MeshHttpClient`'s.
+    pub http: MeshCounters,
 }
 
 /// What `GET /call` and `GET /call-http` answer.
@@ -77,28 +91,39 @@ fn peer_of(extensions: &http::Extensions) -> Option<String> {
 #[allow(clippy::large_enum_variant)]
 enum Upstream {
     Mesh {
-        grpc: BClient<MeshChannel>,
+        channel: MeshChannel,
         http: MeshHttpClient,
         http_target: http::Uri,
     },
     Direct {
-        grpc: BClient<Channel>,
+        replicas: Vec<(BClient<Channel>, http::Uri)>,
+        next: AtomicUsize,
         http: hyper_util::client::legacy::Client<
             hyper_util::client::legacy::connect::HttpConnector,
             Empty<Bytes>,
         >,
-        http_target: http::Uri,
     },
 }
 
 impl Upstream {
+    /// Without the mesh: the next replica's gRPC client and HTTP URL, in turn.
+    fn next_direct(
+        replicas: &[(BClient<Channel>, http::Uri)],
+        next: &AtomicUsize,
+    ) -> (BClient<Channel>, http::Uri) {
+        let i = next.fetch_add(1, Ordering::Relaxed) % replicas.len();
+        replicas[i].clone()
+    }
+
     async fn call_grpc(&self) -> Result<Answer, String> {
         let request = GetRequest {
             caller: "servicea".into(),
         };
         let response = match self {
-            Upstream::Mesh { grpc, .. } => grpc.clone().get(request).await,
-            Upstream::Direct { grpc, .. } => grpc.clone().get(request).await,
+            Upstream::Mesh { channel, .. } => BClient::new(channel.clone()).get(request).await,
+            Upstream::Direct { replicas, next, .. } => {
+                Self::next_direct(replicas, next).0.get(request).await
+            }
         }
         .map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))?;
         // mesh-client puts the server's SPIFFE ID into the response after the mTLS handshake.
@@ -113,28 +138,16 @@ impl Upstream {
     }
 
     async fn call_http(&self) -> Result<Answer, String> {
-        let response = match self {
+        let (status, server_identity, body) = match self {
             Upstream::Mesh {
                 http, http_target, ..
-            } => http
-                .get(&http_target.to_string())
-                .await
-                .map_err(|e| e.to_string())?,
+            } => read(http.get(&http_target.to_string()).await).await?,
             Upstream::Direct {
-                http, http_target, ..
-            } => http
-                .get(http_target.clone())
-                .await
-                .map_err(|e| e.to_string())?,
+                replicas,
+                next,
+                http,
+            } => read(http.get(Self::next_direct(replicas, next).1).await).await?,
         };
-        let status = response.status();
-        let server_identity = peer_of(response.extensions());
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
         let text = String::from_utf8_lossy(&body).trim().to_string();
         if !status.is_success() {
             return Err(format!("HTTP {status}: {text}"));
@@ -147,6 +160,37 @@ impl Upstream {
             client_identity: None,
         })
     }
+}
+
+/// The status, the server's identity and the body of an HTTP response.
+async fn read<B, E>(
+    response: Result<http::Response<B>, E>,
+) -> Result<(StatusCode, Option<String>, Bytes), String>
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Display,
+    E: std::fmt::Display,
+{
+    let response = response.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let server_identity = peer_of(response.extensions());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, server_identity, body))
+}
+
+async fn counters(State(upstream): State<Arc<Upstream>>) -> Json<Counters> {
+    Json(match &*upstream {
+        Upstream::Mesh { channel, http, .. } => Counters {
+            grpc: channel.counters().into(),
+            http: http.counters().into(),
+        },
+        Upstream::Direct { .. } => Counters::default(),
+    })
 }
 
 async fn call(
@@ -195,30 +239,38 @@ async fn timed(
 
 /// Runs serviceA until SIGINT or SIGTERM.
 pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
-    let upstream = match args.direct.filter(|_| args.no_mesh) {
-        Some(addr) => Upstream::Direct {
-            grpc: BClient::new(Channel::from_shared(format!("http://{addr}"))?.connect_lazy()),
+    let upstream = if args.no_mesh {
+        let mut replicas = Vec::new();
+        for addr in &args.direct {
+            let channel = Channel::from_shared(format!("http://{addr}"))?.connect_lazy();
+            replicas.push((
+                BClient::new(channel),
+                format!("http://{addr}/hello").parse()?,
+            ));
+        }
+        Upstream::Direct {
+            replicas,
+            next: AtomicUsize::new(0),
             http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http(),
-            http_target: format!("http://{addr}/hello").parse()?,
-        },
-        None => {
-            let bootstrap = Bootstrap::from_env()?;
-            let xds = XdsClient::builder().bootstrap(bootstrap.clone()).build()?;
-            let mut builder = MeshChannel::builder();
-            if let Some(identity) = crate::service_b::identity(&bootstrap).await? {
-                builder = builder.identity(identity);
-            }
-            Upstream::Mesh {
-                grpc: BClient::new(builder.channel(&xds, &args.target)?),
-                http: builder.http_client(&xds),
-                http_target: args.http_target.parse()?,
-            }
+        }
+    } else {
+        let bootstrap = Bootstrap::from_env()?;
+        let xds = XdsClient::builder().bootstrap(bootstrap.clone()).build()?;
+        let mut builder = MeshChannel::builder();
+        if let Some(identity) = crate::service_b::identity(&bootstrap).await? {
+            builder = builder.identity(identity);
+        }
+        Upstream::Mesh {
+            channel: builder.channel(&xds, &args.target)?,
+            http: builder.http_client(&xds),
+            http_target: args.http_target.parse()?,
         }
     };
     let app = Router::new()
         .route("/call", get(call))
         .route("/call-http", get(call_http))
+        .route("/counters", get(counters))
         .with_state(Arc::new(upstream));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("servicea listening on {}", listener.local_addr()?);

@@ -3,11 +3,15 @@
 //!
 //! Meshed (the default), it reads the gRPC xDS bootstrap from the environment and registers the
 //! services named by `--register` with mesh-control for as long as it runs.
+//!
+//! It can fail a share of its calls, answer late or never answer (see [`crate::failure_modes`]),
+//! and logs how many calls it received when it stops.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use axum::http::StatusCode;
 use axum::routing::get;
 use clap::Args;
 use mesh_core::bootstrap::Bootstrap;
@@ -15,6 +19,7 @@ use mesh_core::identity::{Identity, JOIN_TOKEN_ENV, PeerIdentity};
 use mesh_server::MeshServer;
 use tonic::{Request, Response, Status};
 
+use crate::failure_modes::{Behaviour, FailureModes, Verdict};
 use crate::pb::service_b_server::{ServiceB, ServiceBServer};
 use crate::pb::{GetReply, GetRequest};
 
@@ -34,6 +39,9 @@ pub struct ServiceBArgs {
     /// Serve without the mesh: no xDS, no registration.
     #[arg(long)]
     pub no_mesh: bool,
+    /// How the replica misbehaves.
+    #[command(flatten)]
+    pub failures: FailureModes,
 }
 
 /// The `demo.ServiceB` gRPC service of one replica.
@@ -42,21 +50,41 @@ pub struct Replica {
     name: String,
     /// The caller identities seen so far, to log each new one once.
     seen: Arc<Mutex<BTreeSet<String>>>,
+    behaviour: Behaviour,
 }
 
 impl Replica {
-    /// A replica called `name`.
+    /// A replica called `name` that answers every call.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             seen: Arc::default(),
+            behaviour: Behaviour::default(),
         }
+    }
+
+    /// The replica, failing, delaying or stalling calls as `behaviour` says.
+    pub fn with_behaviour(mut self, behaviour: Behaviour) -> Self {
+        self.behaviour = behaviour;
+        self
+    }
+
+    /// Its failure modes and counts of calls.
+    pub fn behaviour(&self) -> &Behaviour {
+        &self.behaviour
+    }
+
+    fn failure_message(&self) -> String {
+        format!("{} failed this call on purpose (--fail-rate)", self.name)
     }
 }
 
 #[tonic::async_trait]
 impl ServiceB for Replica {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetReply>, Status> {
+        if self.behaviour.on_call().await == Verdict::Fail {
+            return Err(Status::unavailable(self.failure_message()));
+        }
         // mesh-server puts the caller's SPIFFE ID into the request after the mTLS handshake.
         let peer = request
             .extensions()
@@ -81,12 +109,20 @@ impl ServiceB for Replica {
 
 /// The gRPC service and the HTTP routes of a replica, as one router.
 pub fn router(replica: Replica) -> axum::Router {
-    let name = replica.name.clone();
+    let http = replica.clone();
     tonic::service::Routes::new(ServiceBServer::new(replica))
         .into_axum_router()
         .route(
             "/hello",
-            get(move || async move { format!("hello from {name}\n") }),
+            get(move || async move {
+                match http.behaviour.on_call().await {
+                    Verdict::Answer => (StatusCode::OK, format!("hello from {}\n", http.name)),
+                    Verdict::Fail => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{}\n", http.failure_message()),
+                    ),
+                }
+            }),
         )
 }
 
@@ -104,8 +140,14 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
         }
     }
     let server = builder.bind(args.listen).await?;
+    let replica = Replica::new(&args.replica).with_behaviour(Behaviour::new(args.failures));
+    let misbehaving = replica
+        .behaviour()
+        .describe()
+        .map(|d| format!("; {d}"))
+        .unwrap_or_default();
     println!(
-        "{} listening on {} ({})",
+        "{} listening on {} ({}{misbehaving})",
         args.replica,
         server.local_addr(),
         if args.no_mesh {
@@ -114,9 +156,13 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
             format!("registered as {:?}", args.register)
         }
     );
-    server
-        .serve(router(Replica::new(args.replica)), shutdown_signal())
-        .await?;
+    let behaviour = replica.behaviour().clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Logged at the signal, before draining: a stalled replica never finishes draining.
+        tracing::info!("{} stopping; {}", args.replica, behaviour.counts_line());
+    };
+    server.serve(router(replica), shutdown).await?;
     Ok(())
 }
 

@@ -1,9 +1,91 @@
-//! The demo's summary: how many calls succeeded, which replicas answered, and how fast.
+//! The demo's summary: how many calls succeeded, which replicas answered, how fast, and what
+//! the mesh's resilience policies did to get there.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use hdrhistogram::Histogram;
+use mesh_client::CounterSnapshot;
+use serde::{Deserialize, Serialize};
+
+/// What a client's resilience policies did: [`CounterSnapshot`] in a form that crosses process
+/// boundaries (serviceA reports it at `GET /counters`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshCounters {
+    /// Attempts sent to an endpoint, first attempts and retries alike.
+    pub attempts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Retries not sent because the retry budget was spent.
+    pub budget_exhausted: u64,
+    /// Requests refused by a circuit breaker.
+    pub breaker_overflows: u64,
+    /// Endpoints ejected by outlier detection.
+    pub ejections: u64,
+    /// Requests delayed by fault injection.
+    pub injected_delays: u64,
+    /// Requests failed by fault injection.
+    pub injected_aborts: u64,
+}
+
+impl From<CounterSnapshot> for MeshCounters {
+    fn from(c: CounterSnapshot) -> Self {
+        Self {
+            attempts: c.attempts,
+            retries: c.retries,
+            budget_exhausted: c.budget_exhausted,
+            breaker_overflows: c.breaker_overflows,
+            ejections: c.ejections,
+            injected_delays: c.injected_delays,
+            injected_aborts: c.injected_aborts,
+        }
+    }
+}
+
+impl MeshCounters {
+    /// What happened between `earlier` and `self`.
+    pub fn since(self, earlier: MeshCounters) -> MeshCounters {
+        MeshCounters {
+            attempts: self.attempts.saturating_sub(earlier.attempts),
+            retries: self.retries.saturating_sub(earlier.retries),
+            budget_exhausted: self
+                .budget_exhausted
+                .saturating_sub(earlier.budget_exhausted),
+            breaker_overflows: self
+                .breaker_overflows
+                .saturating_sub(earlier.breaker_overflows),
+            ejections: self.ejections.saturating_sub(earlier.ejections),
+            injected_delays: self.injected_delays.saturating_sub(earlier.injected_delays),
+            injected_aborts: self.injected_aborts.saturating_sub(earlier.injected_aborts),
+        }
+    }
+}
+
+/// `n` and the noun, singular or plural: `1 retry`, `2 retries`.
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl fmt::Display for MeshCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} refused by the retry budget), {}, {} refused by the circuit breaker",
+            plural(self.retries, "retry", "retries"),
+            self.budget_exhausted,
+            plural(self.ejections, "ejection", "ejections"),
+            self.breaker_overflows,
+        )?;
+        if self.injected_delays + self.injected_aborts > 0 {
+            write!(
+                f,
+                ", injected faults: {} delays, {} aborts",
+                self.injected_delays, self.injected_aborts
+            )?;
+        }
+        Ok(())
+    }
+}
 
 /// Results of a batch of calls.
 #[derive(Debug)]
@@ -15,6 +97,7 @@ pub struct Summary {
     /// (serviceA as serviceB saw it, serviceB as serviceA authenticated it) -> calls.
     identities: BTreeMap<(Option<String>, Option<String>), u64>,
     upstream_us: Histogram<u64>,
+    mesh: Option<MeshCounters>,
 }
 
 impl Summary {
@@ -27,7 +110,13 @@ impl Summary {
             replicas: BTreeMap::new(),
             identities: BTreeMap::new(),
             upstream_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            mesh: None,
         }
+    }
+
+    /// Records what the mesh's resilience policies did during the batch.
+    pub fn record_mesh(&mut self, counters: MeshCounters) {
+        self.mesh = Some(counters);
     }
 
     /// Records a call answered by `replica` whose upstream call took `upstream_us`, with the
@@ -58,6 +147,11 @@ impl Summary {
     /// How many calls failed.
     pub fn failed(&self) -> u64 {
         self.failures.values().sum()
+    }
+
+    /// What the mesh did during the batch, if recorded.
+    pub fn mesh(&self) -> Option<MeshCounters> {
+        self.mesh
     }
 
     /// How many calls each replica answered.
@@ -108,6 +202,9 @@ impl fmt::Display for Summary {
                 ms(0.99)
             )?;
         }
+        if let Some(mesh) = &self.mesh {
+            writeln!(f, "    mesh      {mesh}")?;
+        }
         Ok(())
     }
 }
@@ -141,5 +238,32 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("plaintext 1 calls"), "{text}");
+        assert!(!text.contains("retries"), "{text}");
+    }
+
+    #[test]
+    fn shows_what_the_mesh_did_in_the_batch() {
+        let before = MeshCounters {
+            attempts: 10,
+            retries: 2,
+            ..MeshCounters::default()
+        };
+        let after = MeshCounters {
+            attempts: 130,
+            retries: 19,
+            ejections: 1,
+            ..MeshCounters::default()
+        };
+        let mut s = Summary::new("gRPC");
+        s.record_ok("v1", 100, None, None);
+        s.record_mesh(after.since(before));
+        let text = s.to_string();
+        assert!(
+            text.contains(
+                "mesh      17 retries (0 refused by the retry budget), 1 ejection, \
+                 0 refused by the circuit breaker\n"
+            ),
+            "{text}"
+        );
     }
 }

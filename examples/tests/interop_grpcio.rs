@@ -3,6 +3,8 @@
 //! - A grpcio client with a bootstrap printed by `mesh-control bootstrap` and an `xds:///`
 //!   target follows mesh-control's routes to Rust serviceB replicas, with the weighted split.
 //! - A Rust MeshChannel calls a plain grpcio server listed in a static EndpointSlice.
+//! - grpcio honours the resilience policy mesh-control serves: retries (gRFC A44) and fault
+//!   injection (gRFC A33), which grpcio enables by default.
 
 mod support;
 
@@ -10,8 +12,8 @@ use std::time::Duration;
 
 use examples::process::Proc;
 use support::{
-    JOIN_TOKENS, Mesh, assert_eventually, call_n, demo_cmd, proto_dir, python, python_dir,
-    two_versions_with,
+    JOIN_TOKENS, Mesh, PLAINTEXT, assert_eventually, call_n, demo_cmd, proto_dir, python,
+    python_dir, static_service, two_versions_with,
 };
 use tokio::process::Command;
 
@@ -19,50 +21,11 @@ use tokio::process::Command;
 async fn grpcio_xds_client_follows_the_weighted_split() {
     // This client has no certificates: serviceB's versions speak plaintext (a gRPC client
     // refuses a Cluster whose mTLS names a certificate provider its bootstrap lacks).
-    let plaintext = "apiVersion: mesh.dev/v1alpha1\nkind: TLSPolicy\nmetadata: { name: off, namespace: demo }\nspec: { mode: DISABLE }\n";
     // Both versions registered (a Rust client gets answers from both) before Python starts.
-    let (mesh, _client) = two_versions_with(80, 20, plaintext).await;
+    let (mesh, _client) = two_versions_with(80, 20, PLAINTEXT).await;
 
-    let xds = mesh.xds_addr.to_string();
-    let out = demo_cmd(&[
-        "control",
-        "bootstrap",
-        "--node-id",
-        "python-client",
-        "--xds-server",
-        &xds,
-    ])
-    .output()
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "bootstrap failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bootstrap = String::from_utf8(out.stdout).unwrap();
-
-    let out = Command::new(python())
-        .arg(python_dir().join("xds_client.py"))
-        .args([
-            "--target",
-            "xds:///serviceb.demo:50051",
-            "--calls",
-            "1000",
-            "--proto-dir",
-        ])
-        .arg(proto_dir())
-        .env("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let result = xds_client(&bootstrap, &["--calls", "1000"]).await;
     let v1 = result["replicas"]["serviceb-v1"].as_u64().unwrap_or(0);
     let v2 = result["replicas"]["serviceb-v2"].as_u64().unwrap_or(0);
     assert_eq!(result["errors"].as_u64(), Some(0), "{result}");
@@ -115,28 +78,48 @@ spec: {{ targetRef: {{ kind: Service, name: pyb }}, mode: DISABLE }}
     drop(server);
 }
 
-/// Service `name` (port 50051) of namespace `demo`, served at 127.0.0.1:`port` as listed in a
-/// static EndpointSlice.
-fn static_service(name: &str, port: u16) -> String {
-    format!(
-        r#"apiVersion: v1
-kind: Service
-metadata: {{ name: {name}, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051, targetPort: {port} }}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-static
-  namespace: demo
-  labels: {{ kubernetes.io/service-name: {name} }}
-addressType: IPv4
-ports: [{{ name: grpc, port: {port} }}]
-endpoints:
-- addresses: ["127.0.0.1"]
-"#
-    )
+/// `mesh-control bootstrap` for a client without certificates.
+async fn plaintext_bootstrap(mesh: &Mesh) -> String {
+    let xds = mesh.xds_addr.to_string();
+    let out = demo_cmd(&[
+        "control",
+        "bootstrap",
+        "--node-id",
+        "python-client",
+        "--xds-server",
+        &xds,
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "bootstrap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `xds_client.py` against `xds:///serviceb.demo:50051` with `bootstrap` and more `args`,
+/// and returns the JSON it prints.
+async fn xds_client(bootstrap: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(python_dir().join("xds_client.py"))
+        .args(["--target", "xds:///serviceb.demo:50051"])
+        .args(args)
+        .arg("--proto-dir")
+        .arg(proto_dir())
+        .env("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
 }
 
 /// Every Service of `demo` STRICT, its servers demo/serviceb.
@@ -190,28 +173,7 @@ async fn grpcio_client_with_xds_credentials_calls_a_rust_server_over_mtls() {
     let bootstrap =
         bootstrap_with_certs(&mesh, "python-client", "demo/servicea", certs.path()).await;
 
-    let out = Command::new(python())
-        .arg(python_dir().join("xds_client.py"))
-        .args([
-            "--target",
-            "xds:///serviceb.demo:50051",
-            "--calls",
-            "50",
-            "--xds-creds",
-            "--proto-dir",
-        ])
-        .arg(proto_dir())
-        .env("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let result = xds_client(&bootstrap, &["--calls", "50", "--xds-creds"]).await;
     assert_eq!(result["errors"].as_u64(), Some(0), "{result}");
     assert_eq!(
         result["replicas"]["serviceb-v1"].as_u64(),
@@ -290,4 +252,108 @@ spec: {{ targetRef: {{ kind: Service, name: pyxds }}, mode: STRICT, serviceAccou
         },
     )
     .await;
+}
+
+/// Plaintext serviceb with the route `split` to serviceb-v1, the replicas `serviceb-v1-ok` and
+/// (when `flaky`) `serviceb-v1-flaky`, which fails 30 % of its calls with UNAVAILABLE, and the
+/// YAML documents `more`. Returns once a Rust client got answers from every replica.
+async fn flaky_mesh(flaky: bool, more: &str) -> Mesh {
+    let config = format!("{}---\n{PLAINTEXT}---\n{more}", support::split_config(1, 0));
+    let mut mesh = Mesh::start(&[("mesh.yaml", &config)]).await;
+    let mut replicas = vec!["serviceb-v1-ok"];
+    mesh.start_service_b("serviceb-v1-ok", "serviceb-v1.demo:50051")
+        .await;
+    if flaky {
+        mesh.start_service_b_with(
+            "serviceb-v1-flaky",
+            "serviceb-v1.demo:50051",
+            "dev-serviceb",
+            &["--fail-rate", "0.3"],
+        )
+        .await;
+        replicas.push("serviceb-v1-flaky");
+    }
+    let client = mesh.client_with("xds:///serviceb.demo:50051", None);
+    assert_eventually("every replica answers", Duration::from_secs(20), || async {
+        let counts = call_n(&client, 50).await;
+        if replicas.iter().all(|r| counts.contains_key(*r)) {
+            Ok(())
+        } else {
+            Err(format!("answers: {counts:?}"))
+        }
+    })
+    .await;
+    mesh
+}
+
+/// The share of `result`'s calls that ended with `status`.
+fn share(result: &serde_json::Value, status: &str) -> f64 {
+    let statuses = result["statuses"].as_object().expect("statuses");
+    let total: u64 = statuses.values().filter_map(|n| n.as_u64()).sum();
+    let n = statuses.get(status).and_then(|n| n.as_u64()).unwrap_or(0);
+    n as f64 / total.max(1) as f64
+}
+
+/// A RoutePolicy on the route `split` retrying UNAVAILABLE up to 3 times.
+const RETRY_UNAVAILABLE: &str = r#"apiVersion: mesh.dev/v1alpha1
+kind: RoutePolicy
+metadata: { name: retries, namespace: demo }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: GRPCRoute, name: split }]
+  retry:
+    attempts: 3
+    grpcCodes: [UNAVAILABLE]
+    backoff: { base: 5ms, max: 50ms }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_retries_as_the_route_policy_says() {
+    let mesh = flaky_mesh(true, RETRY_UNAVAILABLE).await;
+    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let result = xds_client(&bootstrap, &["--calls", "1000", "--keep-going"]).await;
+    eprintln!("grpcio: {result}");
+    // Half the attempts reach the flaky replica, which fails 30 % of them: 15 % of attempts
+    // fail, and a call fails only if its 4 attempts all do.
+    assert!(share(&result, "OK") >= 0.99, "{result}");
+    assert!(
+        result["replicas"]["serviceb-v1-flaky"]
+            .as_u64()
+            .unwrap_or(0)
+            > 200,
+        "the flaky replica took no share of the calls: {result}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_without_a_retry_policy_sees_the_failures() {
+    // The control for the test above: the same replicas, no RoutePolicy.
+    let mesh = flaky_mesh(true, "").await;
+    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let result = xds_client(&bootstrap, &["--calls", "1000", "--keep-going"]).await;
+    eprintln!("grpcio: {result}");
+    // About 15 % of 1000 calls fail (a binomial sd of ~11): 8 % is more than 6 sd below.
+    assert!(share(&result, "UNAVAILABLE") >= 0.08, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_injects_the_route_policys_faults() {
+    let fault = r#"apiVersion: mesh.dev/v1alpha1
+kind: RoutePolicy
+metadata: { name: faults, namespace: demo }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: GRPCRoute, name: split }]
+  fault:
+    abort: { grpcStatus: UNAVAILABLE, percent: 20 }
+"#;
+    let mesh = flaky_mesh(false, fault).await;
+    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let result = xds_client(&bootstrap, &["--calls", "1000", "--keep-going"]).await;
+    eprintln!("grpcio: {result}");
+    // 20 % of 1000 calls: a binomial sd of ~12.6, so 16..24 % is over 3 sd each way.
+    let aborted = share(&result, "UNAVAILABLE");
+    assert!((0.16..=0.24).contains(&aborted), "{result}");
+    assert!(
+        (share(&result, "OK") - (1.0 - aborted)).abs() < 1e-9,
+        "{result}"
+    );
 }

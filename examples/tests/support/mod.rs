@@ -1,5 +1,5 @@
 //! Shared pieces of the end-to-end tests: real mesh-control and serviceB processes on loopback,
-//! a config directory to edit, a Rust mesh client, and `assert_eventually`.
+//! a config directory to edit, a Rust mesh client, a concurrent load, and `assert_eventually`.
 //!
 //! mesh-control runs as `demo control ...`, which calls the very same CLI entry point as the
 //! `mesh-control` binary (that binary's own CLI is tested in mesh-control/tests).
@@ -9,8 +9,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use examples::failure_modes::parse_counts;
 use examples::pb::GetRequest;
 use examples::pb::service_b_client::ServiceBClient as BClient;
 use examples::process::Proc;
@@ -165,16 +168,53 @@ impl Mesh {
         register: &str,
         token: &str,
     ) -> SocketAddr {
+        self.start_service_b_with(replica, register, token, &[])
+            .await
+    }
+
+    /// Starts a meshed serviceB replica with the identity that join `token` proves and more
+    /// command-line `flags`, e.g. `["--fail-rate", "0.3"]`, `["--delay", "2s"]`, `["--stall"]`.
+    pub async fn start_service_b_with(
+        &mut self,
+        replica: &str,
+        register: &str,
+        token: &str,
+        flags: &[&str],
+    ) -> SocketAddr {
         let mut cmd = demo_cmd(&["service-b", "--replica", replica, "--register", register]);
-        cmd.env(
-            "GRPC_XDS_BOOTSTRAP_CONFIG",
-            self.bootstrap(replica).to_json_pretty(),
-        )
-        .env(JOIN_TOKEN_ENV, token);
+        cmd.args(flags)
+            .env(
+                "GRPC_XDS_BOOTSTRAP_CONFIG",
+                self.bootstrap(replica).to_json_pretty(),
+            )
+            .env(JOIN_TOKEN_ENV, token);
         let proc = Proc::spawn(replica, cmd, self.logs.path()).await.unwrap();
         let addr = proc.addr();
         self.procs.push(proc);
         addr
+    }
+
+    /// Stops serviceB replica `name` (SIGTERM) and returns the calls it received and failed,
+    /// from the line it logs when it stops.
+    pub async fn stop_and_count(&mut self, name: &str) -> (u64, u64) {
+        let i = self
+            .procs
+            .iter()
+            .position(|p| p.name() == name)
+            .expect("no such process");
+        let proc = self.procs.remove(i);
+        let log = proc.log_path().to_path_buf();
+        proc.stop(Duration::from_secs(5)).await;
+        // The log writer may lag the exit by a moment.
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(counts) = parse_counts(&text) {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{name} logged no call counts when stopped; its log:\n{text}")
     }
 
     /// Kills the process called `name` at once.
@@ -200,12 +240,22 @@ impl Mesh {
     /// A gRPC client of `target` through a MeshChannel of this test process, as demo/servicea
     /// (join token `dev-servicea`).
     pub async fn client(&self, target: &str) -> BClient<MeshChannel> {
+        BClient::new(self.channel(target).await)
+    }
+
+    /// The MeshChannel under [`Mesh::client`], whose counters a test can read.
+    pub async fn channel(&self, target: &str) -> MeshChannel {
         let identity = self.identity("dev-servicea").await;
-        self.client_with(target, Some(identity))
+        self.channel_with(target, Some(identity))
     }
 
     /// A gRPC client of `target` with the given identity, or none.
     pub fn client_with(&self, target: &str, identity: Option<Identity>) -> BClient<MeshChannel> {
+        BClient::new(self.channel_with(target, identity))
+    }
+
+    /// A MeshChannel to `target` with the given identity, or none.
+    pub fn channel_with(&self, target: &str, identity: Option<Identity>) -> MeshChannel {
         let xds = XdsClient::builder()
             .bootstrap(self.bootstrap("test-client"))
             .build()
@@ -214,9 +264,106 @@ impl Mesh {
         if let Some(identity) = identity {
             builder = builder.identity(identity);
         }
-        BClient::new(builder.channel(&xds, target).unwrap())
+        builder.channel(&xds, target).unwrap()
     }
 }
+
+/// One call of a [`load`]: when it started (since the load began), how long it took, and the
+/// replica that answered or the status it failed with.
+#[derive(Debug)]
+pub struct Call {
+    pub started: Duration,
+    pub took: Duration,
+    pub result: Result<String, tonic::Status>,
+}
+
+/// Makes `calls` calls with `in_flight` of them at a time, and returns them in no given order.
+pub async fn load(client: &BClient<MeshChannel>, calls: usize, in_flight: usize) -> Vec<Call> {
+    load_while(client, in_flight, move |started, _| started < calls).await
+}
+
+/// Makes calls with `in_flight` of them at a time for `duration`, and returns them in no given
+/// order.
+pub async fn load_for(
+    client: &BClient<MeshChannel>,
+    duration: Duration,
+    in_flight: usize,
+) -> Vec<Call> {
+    load_while(client, in_flight, move |_, elapsed| elapsed < duration).await
+}
+
+/// Starts calls, `in_flight` at a time, while `more(calls started, time since the start)`.
+async fn load_while(
+    client: &BClient<MeshChannel>,
+    in_flight: usize,
+    more: impl Fn(usize, Duration) -> bool + Clone + Send + 'static,
+) -> Vec<Call> {
+    let start = tokio::time::Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..in_flight {
+        let (client, next, more) = (client.clone(), next.clone(), more.clone());
+        workers.spawn(async move {
+            let mut done = Vec::new();
+            while more(next.fetch_add(1, Ordering::Relaxed), start.elapsed()) {
+                let started = start.elapsed();
+                let result = client
+                    .clone()
+                    .get(GetRequest {
+                        caller: "load".into(),
+                    })
+                    .await
+                    .map(|reply| reply.into_inner().replica);
+                done.push(Call {
+                    started,
+                    took: start.elapsed() - started,
+                    result,
+                });
+            }
+            done
+        });
+    }
+    workers.join_all().await.into_iter().flatten().collect()
+}
+
+/// How many of `calls` failed, by status code and message.
+pub fn failures(calls: &[Call]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for call in calls {
+        if let Err(status) = &call.result {
+            let key = format!("{:?}: {}", status.code(), status.message());
+            *counts.entry(key).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Service `name` (port 50051) of namespace `demo`, served at 127.0.0.1:`port` as listed in a
+/// static EndpointSlice.
+pub fn static_service(name: &str, port: u16) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{ name: {name}, namespace: demo }}
+spec:
+  ports: [{{ name: grpc, port: 50051, targetPort: {port} }}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {name}-static
+  namespace: demo
+  labels: {{ kubernetes.io/service-name: {name} }}
+addressType: IPv4
+ports: [{{ name: grpc, port: {port} }}]
+endpoints:
+- addresses: ["127.0.0.1"]
+"#
+    )
+}
+
+/// Every Service of namespace `demo` in plaintext (for peers without certificates).
+pub const PLAINTEXT: &str = "apiVersion: mesh.dev/v1alpha1\nkind: TLSPolicy\nmetadata: { name: off, namespace: demo }\nspec: { mode: DISABLE }\n";
 
 /// Makes `n` calls and counts the answers by replica; failures are counted under `"error: ..."`.
 pub async fn call_n(client: &BClient<MeshChannel>, n: usize) -> BTreeMap<String, usize> {
