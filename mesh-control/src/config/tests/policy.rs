@@ -372,8 +372,8 @@ fn the_embedded_default_shows_both_policies() {
                 connect_failure: true,
             },
             backoff: RetryBackoff {
-                base: ms(25),
-                max: ms(250),
+                base: ms(5),
+                max: ms(50),
             },
             per_try_timeout: Some(ms(500)),
         }),
