@@ -7,24 +7,35 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::balance::Permit;
+
 /// The body of a response from the mesh: the endpoint's, or none for a response the mesh made
 /// itself (an injected fault).
+///
+/// It holds the call's circuit-breaker slot, if any, until the body ends, fails or is dropped:
+/// a streamed response counts against the cluster's `max_requests` for as long as it runs.
 pub struct ResponseBody {
     /// `None` for a response without a body.
     inner: Option<Incoming>,
+    /// The call's circuit-breaker slot.
+    permit: Option<Permit>,
 }
 
 impl ResponseBody {
-    /// The body an endpoint sent.
-    pub(crate) fn new(incoming: Incoming) -> Self {
+    /// The body an endpoint sent, holding the call's breaker `permit` until it is over.
+    pub(crate) fn new(incoming: Incoming, permit: Option<Permit>) -> Self {
         Self {
             inner: Some(incoming),
+            permit,
         }
     }
 
     /// No body.
     pub(crate) fn empty() -> Self {
-        Self { inner: None }
+        Self {
+            inner: None,
+            permit: None,
+        }
     }
 }
 
@@ -36,10 +47,14 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match &mut self.inner {
+        let frame = match &mut self.inner {
             Some(incoming) => Pin::new(incoming).poll_frame(cx),
             None => Poll::Ready(None),
+        };
+        if let Poll::Ready(None | Some(Err(_))) = frame {
+            self.permit = None;
         }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -57,6 +72,7 @@ impl std::fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody")
             .field("from_endpoint", &self.inner.is_some())
+            .field("holds_breaker_slot", &self.permit.is_some())
             .finish()
     }
 }

@@ -9,6 +9,7 @@ use mesh_core::xds::XdsClient;
 use crate::balance::DEFAULT_DECAY;
 use crate::connect::{Caller, Connections};
 use crate::counters::Counters;
+use crate::resolve::ClusterRegistry;
 use crate::stack::Stack;
 use crate::{Error, MeshChannel, MeshHttpClient, resolve, target};
 
@@ -94,7 +95,15 @@ impl Builder {
     pub fn channel(&self, xds: &XdsClient, target: &str) -> Result<MeshChannel, Error> {
         let listener = target::listener_name(target)?;
         let counters = Arc::default();
-        let stack = self.stack(xds, &listener, Caller::Grpc, self.connections(), counters);
+        let clusters = self.cluster_registry(&counters);
+        let stack = self.stack(
+            xds,
+            &listener,
+            Caller::Grpc,
+            self.connections(),
+            counters,
+            clusters,
+        );
         Ok(MeshChannel::from_stack(stack))
     }
 
@@ -108,8 +117,13 @@ impl Builder {
         Connections::new(self.identity.clone())
     }
 
-    /// The stack of one target (the listener `listener`), counting into `counters`. Needs a
-    /// Tokio runtime.
+    /// The cluster states of one client, shared by its stacks, counting into `counters`.
+    pub(crate) fn cluster_registry(&self, counters: &Arc<Counters>) -> Arc<ClusterRegistry> {
+        Arc::new(ClusterRegistry::new(self.load_decay, Arc::clone(counters)))
+    }
+
+    /// The stack of one target (the listener `listener`), counting into `counters`, with the
+    /// client's cluster states `clusters`. Needs a Tokio runtime.
     pub(crate) fn stack(
         &self,
         xds: &XdsClient,
@@ -117,8 +131,9 @@ impl Builder {
         caller: Caller,
         connections: Connections,
         counters: Arc<Counters>,
+        clusters: Arc<ClusterRegistry>,
     ) -> Stack {
-        let resolution = resolve::spawn(xds, listener, self.load_decay, Arc::clone(&counters));
+        let resolution = resolve::spawn(xds, listener, clusters);
         Stack::new(
             listener,
             caller,

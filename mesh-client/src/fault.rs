@@ -6,24 +6,26 @@
 //! counts against the request's deadline) and failed with the abort's share, independently.
 //! An aborted request never leaves the client: it gets a response made here, which a gRPC
 //! caller sees as the abort's gRPC status (an HTTP status maps as gRPC maps HTTP statuses) and
-//! an HTTP caller as the abort's HTTP status.
+//! an HTTP caller as the abort's HTTP status (a gRPC status maps to the HTTP status meaning the
+//! same: UNAVAILABLE is 503, DEADLINE_EXCEEDED 504).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, Response, StatusCode};
-use mesh_core::model::{AbortStatus, FaultInjection, Share};
+use mesh_core::model::{AbortStatus, FaultInjection, Share, grpc_code_of_http_status};
 use rand::Rng;
 
 use crate::ResponseBody;
 use crate::connect::Caller;
 use crate::counters::Counters;
+use crate::retry::GRPC_STATUS;
 use crate::route::{RequestHead, header_matches};
 
-/// The requests of one route that have a fault injected right now.
-#[derive(Debug, Default)]
+/// The requests of one route that have a fault injected right now; clones share the count.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct ActiveFaults(Arc<AtomicU32>);
 
 /// One request's injected fault; it stops counting as active when dropped.
@@ -97,40 +99,57 @@ impl Injection {
     }
 }
 
-/// The response an aborted request gets.
+/// The response an aborted request gets: for a gRPC caller a trailers-only response with the
+/// abort's gRPC status (an HTTP status mapped as gRPC maps it), for an HTTP caller a response
+/// with the abort's HTTP status (a gRPC status mapped to the HTTP status that means the same).
 fn abort_response(status: AbortStatus, caller: Caller) -> Response<ResponseBody> {
     let code = match (status, caller) {
-        (AbortStatus::Http(status), Caller::Http) => {
-            let mut response = Response::new(ResponseBody::empty());
-            *response.status_mut() =
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return response;
-        }
-        (AbortStatus::Http(status), Caller::Grpc) => grpc_code_of_http(status),
-        (AbortStatus::Grpc(code), _) => code,
+        (AbortStatus::Http(status), Caller::Http) => return http_response(status),
+        (AbortStatus::Grpc(code), Caller::Http) => return http_response(http_status_of(code)),
+        (AbortStatus::Http(status), Caller::Grpc) => grpc_code_of_http_status(status),
+        (AbortStatus::Grpc(code), Caller::Grpc) => code,
     };
     let mut response = Response::new(ResponseBody::empty());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert("grpc-status", HeaderValue::from(code as i32));
+    headers.insert(GRPC_STATUS, HeaderValue::from(code as i32));
     headers.insert(
-        "grpc-message",
+        GRPC_MESSAGE,
         HeaderValue::from_static("fault injected by the route's policy"),
     );
     response
 }
 
-/// The gRPC status a gRPC client reports for an HTTP status (gRPC's HTTP-to-gRPC mapping).
-fn grpc_code_of_http(status: u16) -> tonic::Code {
-    match status {
-        400 => tonic::Code::Internal,
-        401 => tonic::Code::Unauthenticated,
-        403 => tonic::Code::PermissionDenied,
-        404 => tonic::Code::Unimplemented,
-        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
-        _ => tonic::Code::Unknown,
+/// An empty response with `status`.
+fn http_response(status: u16) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+/// The HTTP status that says what the gRPC status `code` says (the mapping of Google's API
+/// design guide), for an HTTP caller.
+fn http_status_of(code: tonic::Code) -> u16 {
+    use tonic::Code;
+    match code {
+        Code::Ok => 200,
+        Code::Cancelled => 499,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        Code::Unknown | Code::Internal | Code::DataLoss => 500,
     }
 }
+
+/// The header of a gRPC response's message.
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 #[cfg(test)]
 mod tests {
@@ -224,9 +243,22 @@ mod tests {
         let response = abort_response(AbortStatus::Http(503), Caller::Grpc);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["grpc-status"], "14");
-        let response = abort_response(AbortStatus::Grpc(tonic::Code::Aborted), Caller::Http);
+        let response = abort_response(AbortStatus::Http(404), Caller::Grpc);
+        assert_eq!(response.headers()["grpc-status"], "12");
+        let response = abort_response(AbortStatus::Grpc(tonic::Code::Aborted), Caller::Grpc);
         assert_eq!(response.headers()["grpc-status"], "10");
-        assert_eq!(grpc_code_of_http(404), tonic::Code::Unimplemented);
-        assert_eq!(grpc_code_of_http(500), tonic::Code::Unknown);
+    }
+
+    #[test]
+    fn a_grpc_abort_is_an_http_error_status_for_an_http_caller() {
+        let http = |code| abort_response(AbortStatus::Grpc(code), Caller::Http);
+        let response = http(tonic::Code::Unavailable);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().get("grpc-status").is_none());
+        assert_eq!(
+            http(tonic::Code::DeadlineExceeded).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(http(tonic::Code::Aborted).status(), StatusCode::CONFLICT);
     }
 }

@@ -22,7 +22,8 @@ pub(crate) struct Sent {
     pub(crate) response: hyper_util::client::legacy::ResponseFuture,
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) cluster: Arc<str>,
-    /// The cluster's circuit-breaker slot, when this attempt holds it: until the response head.
+    /// The cluster's circuit-breaker slot, when this attempt holds it: handed on to the
+    /// response body, which holds it until the response ends.
     pub(crate) permit: Option<Permit>,
 }
 
@@ -36,7 +37,8 @@ impl Sent {
             .address()
     }
 
-    /// Gives up on the attempt after its per-try timeout, a failure of the endpoint.
+    /// Gives up on the attempt when its per-try timeout or the call's deadline cuts it: a
+    /// failure of the endpoint (as Envoy counts upstream timeouts against the host).
     pub(crate) fn timed_out(mut self) {
         if let Some(in_flight) = self.in_flight.take() {
             in_flight.failed();
@@ -49,7 +51,6 @@ impl Future for Sent {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let result = ready!(Pin::new(&mut self.response).poll(cx));
-        self.permit = None;
         let Some(in_flight) = self.in_flight.take() else {
             panic!("the response future was polled after it completed");
         };
@@ -64,7 +65,11 @@ impl Future for Sent {
             Err(source) => {
                 let cluster = self.cluster.to_string();
                 let endpoint = in_flight.endpoint().address();
-                in_flight.failed();
+                // The caller's own failures (its request body, say) are neutral for the
+                // endpoint: dropping `in_flight` reports neither a success nor a failure.
+                if Failure::of_client_error(&source).is_some() {
+                    in_flight.failed();
+                }
                 Poll::Ready(Err(if source.is_connect() {
                     Error::Connect {
                         cluster,
@@ -130,7 +135,11 @@ impl<E: From<Error>> Future for ResponseFuture<E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let result = match &mut self.state {
-            State::Sent(sent) => ready!(Pin::new(sent).poll(cx)).map(|r| r.map(ResponseBody::new)),
+            State::Sent(sent) => {
+                let result = ready!(Pin::new(&mut *sent).poll(cx));
+                let permit = sent.permit.take();
+                result.map(|r| r.map(|body| ResponseBody::new(body, permit)))
+            }
             State::Boxed(future) => ready!(future.as_mut().poll(cx)),
             State::Failed(error) => Err(error
                 .take()

@@ -12,6 +12,7 @@ use mesh_core::xds::XdsClient;
 use crate::connect::{Caller, Connections, RequestBody};
 use crate::counters::Counters;
 use crate::future::State;
+use crate::resolve::ClusterRegistry;
 use crate::stack::Stack;
 use crate::{BoxError, Builder, CounterSnapshot, Error, ResponseBody, ResponseFuture};
 
@@ -32,6 +33,8 @@ struct Inner {
     connections: Connections,
     /// Shared by the stacks of every listener.
     counters: Arc<Counters>,
+    /// The clusters' states, shared by the stacks of every listener.
+    clusters: Arc<ClusterRegistry>,
     /// One stack per listener (URI authority).
     stacks: RwLock<HashMap<String, Stack>>,
 }
@@ -54,9 +57,11 @@ impl MeshHttpClient {
     }
 
     pub(crate) fn from_parts(builder: Builder, xds: XdsClient) -> Self {
+        let counters = Arc::default();
         let inner = Inner {
             connections: builder.connections(),
-            counters: Arc::default(),
+            clusters: builder.cluster_registry(&counters),
+            counters,
             builder,
             xds,
             stacks: RwLock::new(HashMap::new()),
@@ -101,9 +106,15 @@ impl MeshHttpClient {
         let stack = stacks.entry(listener.to_string()).or_insert_with(|| {
             let inner = &self.inner;
             let (connections, counters) = (inner.connections.clone(), inner.counters.clone());
-            inner
-                .builder
-                .stack(&inner.xds, listener, Caller::Http, connections, counters)
+            let clusters = Arc::clone(&inner.clusters);
+            inner.builder.stack(
+                &inner.xds,
+                listener,
+                Caller::Http,
+                connections,
+                counters,
+                clusters,
+            )
         });
         stack.call(request)
     }

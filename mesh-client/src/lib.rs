@@ -47,12 +47,14 @@
 //!      never retried;
 //!    - `retry`: retries on the gRPC statuses, HTTP statuses and connection failures the route
 //!      names (gRFC A44), up to its attempts, each after a random exponential backoff, on
-//!      another endpoint than the one that just failed, within the cluster's retry budget. An
-//!      attempt with no response within the per-try timeout is retried. Request bodies are
+//!      another endpoint than those already tried, within the cluster's retry budget. Only a
+//!      request that surely did not run is retried as a connection failure (no connection, or
+//!      refused by HTTP/2); an attempt with no response within the per-try timeout is retried
+//!      only if the policy names DEADLINE_EXCEEDED (gRPC) or 504 (HTTP). Request bodies are
 //!      kept for retries up to 64 KiB if complete at once; larger or streaming bodies are sent
 //!      once. Retries carry `grpc-previous-rpc-attempts`, as does the response after one;
-//! 4. `balance`: the cluster's circuit breaker (a slot per call, held until the response
-//!    head; overflow fails at once with [`Error::CircuitBreakerOpen`]), then the endpoint for
+//! 4. `balance`: the cluster's circuit breaker (a slot per call, held until the response body
+//!    ends; overflow fails at once with [`Error::CircuitBreakerOpen`]), then the endpoint for
 //!    each attempt by the cluster's policy (P2C peak-EWMA by default, P2C least request, round
 //!    robin or ring hash), skipping endpoints ejected by outlier detection;
 //! 5. `connect`: a pooled HTTP/2 (gRPC) or HTTP/1.1 connection to the chosen endpoint, over

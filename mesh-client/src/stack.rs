@@ -4,15 +4,17 @@
 //!    waiting; only a request that arrives before the first configuration waits for it, up to
 //!    the configured bound.
 //! 2. **Route** ([`crate::route`]): the first route that matches the request, then one of its
-//!    clusters by weight. The request counts towards the cluster's retry budget.
+//!    clusters by weight. On a route with a retry policy, the request counts towards the
+//!    cluster's retry budget (only such routes spend it).
 //! 3. **Policies** ([`call`]), only when the route has some or the call has a deadline: fault
 //!    injection ([`crate::fault`]), the deadline ([`crate::timeout`]), then the attempts with
 //!    their per-try timeout and retries ([`crate::retry`]). Without any, the request takes the
 //!    fast path: no allocation beyond the connection's.
 //! 4. **Circuit breaker** ([`crate::balance`]): a slot among the cluster's requests in flight,
-//!    held until the response head; a full cluster queues the request or refuses it.
+//!    held until the response body ends (or is dropped); a full cluster queues the request or
+//!    refuses it.
 //! 5. **Balance** ([`crate::balance`]): the endpoint for an attempt, by the cluster's policy,
-//!    avoiding the endpoint whose attempt just failed.
+//!    avoiding every endpoint an earlier attempt of the call went to.
 //! 6. **Endpoint** ([`crate::connect`]): the attempt counts as in flight on its endpoint and
 //!    goes out on a pooled connection to it, over mTLS if the cluster says so; its outcome is
 //!    reported to the endpoint for outlier detection.
@@ -97,15 +99,17 @@ impl Stack {
             Ok(routed) => routed,
             Err(error) => return State::Failed(Some(error)),
         };
-        routed.cluster.retry_budget().deposit();
         let policy = &routed.route.policy;
+        if policy.retry.is_some() {
+            routed.cluster.retry_budget().deposit();
+        }
         let deadline = timeout::deadline(policy.timeout, request.headers(), self.target.caller);
         if deadline.is_some() || policy.retry.is_some() || policy.fault.is_some() {
             let call = Call::new(self.clone(), routed, deadline);
             return State::Boxed(Box::pin(call.run(request, None)));
         }
         match routed.cluster.admit() {
-            Ok(Admission::Now(permit)) => match self.send(routed, None, request) {
+            Ok(Admission::Now(permit)) => match self.send(routed, &[], request) {
                 Ok(sent) => State::Sent(Sent {
                     permit: Some(permit),
                     ..sent
@@ -120,12 +124,12 @@ impl Stack {
         }
     }
 
-    /// Stages 5 and 6 for one attempt: picks the endpoint (not `avoid` if another will do),
-    /// counts the attempt in flight there and sends it.
+    /// Stages 5 and 6 for one attempt: picks the endpoint (none of `avoid` if another will
+    /// do), counts the attempt in flight there and sends it.
     fn send(
         &self,
         routed: Routed<'_>,
-        avoid: Option<SocketAddr>,
+        avoid: &[SocketAddr],
         request: Request<RequestBody>,
     ) -> Result<Sent, Error> {
         let Routed { route, cluster } = routed;

@@ -9,16 +9,19 @@
 use std::time::Duration;
 
 use http::HeaderMap;
+use http::header::HeaderName;
 use mesh_core::deadline::{self, GRPC_TIMEOUT, MESH_TIMEOUT};
 use tokio::time::Instant;
 
 use crate::connect::Caller;
 
 /// The header carrying the time left, for requests of `caller`.
-fn header(caller: Caller) -> &'static str {
+fn header(caller: Caller) -> HeaderName {
+    const GRPC: HeaderName = HeaderName::from_static(GRPC_TIMEOUT);
+    const HTTP: HeaderName = HeaderName::from_static(MESH_TIMEOUT);
     match caller {
-        Caller::Grpc => GRPC_TIMEOUT,
-        Caller::Http => MESH_TIMEOUT,
+        Caller::Grpc => GRPC,
+        Caller::Http => HTTP,
     }
 }
 

@@ -109,7 +109,16 @@ pub fn format_timeout(left: Duration) -> HeaderValue {
         .map(|&(size, unit)| (nanos.div_ceil(size), unit))
         .find(|&(value, _)| value <= u128::from(MAX_VALUE))
         .unwrap_or((u128::from(MAX_VALUE), 'H'));
-    HeaderValue::try_from(format!("{value}{unit}"))
+    // At most eight digits and the unit, written without allocating.
+    let mut text = [0_u8; 9];
+    let digits = value.max(1).ilog10() as usize + 1;
+    let mut rest = value;
+    for at in (0..digits).rev() {
+        text[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    text[digits] = unit as u8;
+    HeaderValue::from_bytes(&text[..=digits])
         .expect("digits and a letter make a valid header value")
 }
 
@@ -153,6 +162,9 @@ mod tests {
         assert_eq!(format(Duration::from_secs(3600)), "3600000m");
         assert_eq!(format(Duration::from_secs(200_000)), "200000S");
         assert_eq!(format(Duration::ZERO), "0n");
+        assert_eq!(format(Duration::from_nanos(1)), "1n");
+        assert_eq!(format(Duration::from_nanos(10)), "10n");
+        assert_eq!(format(Duration::from_nanos(99_999_999)), "99999999n");
         assert_eq!(format(Duration::MAX), "99999999H");
     }
 

@@ -12,6 +12,10 @@
 //! | an endpoint | its address left the cluster (a returning address starts afresh) |
 //! | round-robin schedule, hash ring | the balancing policy or the endpoints' addresses or weights changed |
 //! | round-robin cursor | never |
+//!
+//! A client has one state per cluster, shared by all its resolvers (see
+//! `resolve::ClusterRegistry`); each update applies the cluster as the updating resolver sees
+//! it, so the newest view wins.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

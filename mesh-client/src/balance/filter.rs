@@ -1,9 +1,9 @@
 //! Which endpoints a pick may take.
 //!
-//! A pick skips the endpoints outlier detection ejected and the one the previous attempt of the
-//! same request failed on. When that leaves nothing, the pick takes the failed endpoint back
-//! first, then the ejected ones (still avoiding the failed one if it can): a request never
-//! fails only because endpoints are ejected.
+//! A pick skips the endpoints outlier detection ejected and those earlier attempts of the same
+//! request went to (as xDS `previous_hosts` does). When that leaves nothing, the pick takes the
+//! tried endpoints back first, then the ejected ones (still avoiding the tried ones if it can):
+//! a request never fails only because endpoints are ejected.
 
 use std::net::SocketAddr;
 
@@ -11,16 +11,16 @@ use super::Endpoint;
 
 /// A condition on the endpoints a pick may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Filter {
+pub(super) struct Filter<'a> {
     skip_ejected: bool,
-    avoid: Option<SocketAddr>,
+    avoid: &'a [SocketAddr],
 }
 
-impl Filter {
+impl Filter<'_> {
     /// Every endpoint.
-    pub(super) const ANY: Filter = Filter {
+    pub(super) const ANY: Filter<'static> = Filter {
         skip_ejected: false,
-        avoid: None,
+        avoid: &[],
     };
 
     /// Whether every endpoint passes (so a pick can index the endpoints directly).
@@ -30,23 +30,21 @@ impl Filter {
 
     /// Whether `endpoint` passes.
     pub(super) fn admits(self, endpoint: &Endpoint) -> bool {
-        !(self.skip_ejected && endpoint.is_ejected()) && self.avoid != Some(endpoint.address())
+        let skipped = self.skip_ejected && endpoint.is_ejected();
+        !skipped && !self.avoid.contains(&endpoint.address())
     }
 
     /// The filters to try in turn, strictest first, the last one [`Filter::ANY`]: skipping
     /// `avoid` and (if `ejections`) the ejected endpoints, then only the ejected ones, then
     /// only `avoid`, then none. Repeats are left out.
-    pub(super) fn chain(
-        avoid: Option<SocketAddr>,
-        ejections: bool,
-    ) -> impl Iterator<Item = Filter> {
+    pub(super) fn chain(avoid: &[SocketAddr], ejections: bool) -> impl Iterator<Item = Filter<'_>> {
         let filter = |skip_ejected, avoid| Filter {
             skip_ejected,
             avoid,
         };
         let all = [
             filter(ejections, avoid),
-            filter(ejections, None),
+            filter(ejections, &[]),
             filter(false, avoid),
             Filter::ANY,
         ];
@@ -63,25 +61,23 @@ mod tests {
     #[test]
     fn chains_relax_the_avoided_endpoint_first() {
         let a: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let a = &[a][..];
         let chain = |avoid, ejections| Filter::chain(avoid, ejections).collect::<Vec<_>>();
-        assert_eq!(chain(None, false), [Filter::ANY]);
+        assert_eq!(chain(&[], false), [Filter::ANY]);
         let skip_ejected = Filter {
             skip_ejected: true,
-            avoid: None,
+            avoid: &[],
         };
-        assert_eq!(chain(None, true), [skip_ejected, Filter::ANY]);
+        assert_eq!(chain(&[], true), [skip_ejected, Filter::ANY]);
         let avoid = Filter {
             skip_ejected: false,
-            avoid: Some(a),
+            avoid: a,
         };
-        assert_eq!(chain(Some(a), false), [avoid, Filter::ANY]);
+        assert_eq!(chain(a, false), [avoid, Filter::ANY]);
         let both = Filter {
             skip_ejected: true,
-            avoid: Some(a),
+            avoid: a,
         };
-        assert_eq!(
-            chain(Some(a), true),
-            [both, skip_ejected, avoid, Filter::ANY]
-        );
+        assert_eq!(chain(a, true), [both, skip_ejected, avoid, Filter::ANY]);
     }
 }

@@ -19,8 +19,13 @@
 //! [`ClusterState`], which keeps everything that must outlive snapshots: the [`Endpoint`]s (and
 //! so their load and health), the breaker, the budget, the detector, the round-robin cursor and
 //! the ring, each replaced only when its policy (or, for the last two, the endpoint set)
-//! changes. A common-case pick takes no lock but the peak-EWMA estimate's, and allocates
-//! nothing.
+//! changes. The state is one per cluster per client: the resolvers of a client share it
+//! (`resolve::ClusterRegistry`).
+//!
+//! A request's common case allocates nothing and takes one lock at most, the peak-EWMA
+//! estimate's (P2C PeakEWMA only): admission is an atomic increment of the breaker's count of
+//! requests in flight (waiters, and their lock, only when the cluster is full), and the rest
+//! of a pick reads atomics.
 
 mod breaker;
 mod budget;
@@ -144,8 +149,9 @@ impl Balancer {
     }
 
     /// Admission under the cluster's circuit breaker: a [`Permit`] to hold for the whole call
-    /// (every attempt), at once or after a wait; [`Error::CircuitBreakerOpen`] when the
-    /// cluster has as many requests in flight and waiting as it allows.
+    /// (every attempt, until the response body ends or the call fails), at once or after a
+    /// wait; [`Error::CircuitBreakerOpen`] when the cluster has as many requests in flight and
+    /// waiting as it allows.
     pub(crate) fn admit(&self) -> Result<Admission, Error> {
         self.breaker.admit()
     }
@@ -157,13 +163,13 @@ impl Balancer {
 
     /// The endpoint for one attempt, by the cluster's balancing policy.
     ///
-    /// `hash` is the request's hash for ring hash (`None`: a random one); `avoid` is the
-    /// endpoint the previous attempt failed on, skipped when another endpoint will do. Ejected
-    /// endpoints are skipped too, unless every endpoint is ejected.
+    /// `hash` is the request's hash for ring hash (`None`: a random one); `avoid` are the
+    /// endpoints earlier attempts of the call went to, skipped when another endpoint will do.
+    /// Ejected endpoints are skipped too, unless every endpoint is ejected.
     pub(crate) fn pick(
         &self,
         hash: Option<u64>,
-        avoid: Option<SocketAddr>,
+        avoid: &[SocketAddr],
         rng: &mut impl Rng,
     ) -> Result<&Arc<Endpoint>, Error> {
         let endpoints = self
@@ -194,6 +200,12 @@ impl Balancer {
             cluster: self.cluster.to_string(),
         })
     }
+}
+
+/// The greatest common divisor of two weights (0 with 0 gives 0): weighted schedules and rings
+/// divide weights by it to stay small.
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! The number of entries is proportional to weight (weights divided by their greatest common
 //! divisor). Unlike A42, which spreads `min_ring_size` entries over whatever endpoints there
 //! are, each unit of weight gets a power of two of entries: the smallest that makes a ring of at
-//! least `min_ring_size` (at most `max_ring_size`). So an endpoint that joins takes entries
+//! least `min_ring_size` (at most `max_ring_size`, and never more than 65,536 entries, the
+//! client's cap: [`RING_SIZE_CAP`]). So an endpoint that joins takes entries
 //! without the others losing any, until the total weight crosses a power of two: the keys
 //! that move go to the new endpoint only.
 
@@ -16,8 +17,8 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::Endpoint;
 use super::filter::Filter;
+use super::{Endpoint, gcd};
 
 /// The most entries a ring may have, whatever the configuration says: bounds memory (gRPC caps
 /// rings at 4096 entries by default; we allow larger ones).
@@ -102,10 +103,6 @@ impl Ring {
     }
 }
 
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +166,7 @@ mod tests {
         let (five, five_eps) = set(1..=5);
         let before = Ring::new(&four, 1024, 4096);
         let after = Ring::new(&five, 1024, 4096);
+        let rebuilt = Ring::new(&four, 1024, 4096);
         let mut moved = 0;
         for key in 0..10_000 {
             let (old, new) = (
@@ -176,9 +174,9 @@ mod tests {
                 owner(&after, &five_eps, key),
             );
             assert_eq!(
-                owner(&before, &four_eps, key),
+                owner(&rebuilt, &four_eps, key),
                 old,
-                "the same key, the same endpoint"
+                "a ring rebuilt from the same endpoints gives key {key} the same endpoint"
             );
             if old != new {
                 assert_eq!(new, 5, "key {key} moved from {old} to another old endpoint");
@@ -198,7 +196,8 @@ mod tests {
         for key in 0..100 {
             let hash = hash_key(format!("user-{key}").as_bytes());
             let owner = ring.pick(&endpoints, hash, Filter::ANY).unwrap();
-            let avoid = Filter::chain(Some(owner.address()), false).next().unwrap();
+            let tried = [owner.address()];
+            let avoid = Filter::chain(&tried, false).next().unwrap();
             let next = ring.pick(&endpoints, hash, avoid).unwrap();
             assert_ne!(next.address(), owner.address());
             assert_eq!(
@@ -207,9 +206,8 @@ mod tests {
             );
         }
         let only = &endpoints[..1];
-        let avoid = Filter::chain(Some(only[0].address()), false)
-            .next()
-            .unwrap();
+        let tried = [only[0].address()];
+        let avoid = Filter::chain(&tried, false).next().unwrap();
         assert!(
             Ring::new(&weighted[..1], 4, 4)
                 .pick(only, 1, avoid)

@@ -63,8 +63,11 @@ fn balancer(lb: LbPolicy, n: u16) -> Balancer {
 }
 
 fn port(balancer: &Balancer, hash: Option<u64>, avoid: Option<u16>, rng: &mut StdRng) -> u16 {
-    let avoid = avoid.map(|p| SocketAddr::from(([10, 0, 0, 1], p)));
-    balancer.pick(hash, avoid, rng).unwrap().address().port()
+    let avoid: Vec<_> = avoid
+        .map(|p| SocketAddr::from(([10, 0, 0, 1], p)))
+        .into_iter()
+        .collect();
+    balancer.pick(hash, &avoid, rng).unwrap().address().port()
 }
 
 /// Gives `endpoint` an observed latency of `rtt`.
@@ -211,7 +214,7 @@ async fn ejected_endpoints_take_no_picks_unless_every_endpoint_is_ejected() {
 #[test]
 fn an_empty_set_says_which_cluster() {
     let b = Balancer::new("serviceb", UpstreamProtocol::Http1, Vec::new());
-    let err = b.pick(None, None, &mut rand::rng()).unwrap_err();
+    let err = b.pick(None, &[], &mut rand::rng()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "UNAVAILABLE: no healthy endpoints in cluster \"serviceb\""
@@ -221,7 +224,7 @@ fn an_empty_set_says_which_cluster() {
 #[test]
 fn a_missing_cluster_says_so() {
     let err = Balancer::missing("gone", &Arc::default())
-        .pick(None, None, &mut rand::rng())
+        .pick(None, &[], &mut rand::rng())
         .unwrap_err();
     assert!(matches!(err, Error::ClusterNotFound { ref cluster } if cluster == "gone"));
 }

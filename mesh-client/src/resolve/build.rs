@@ -2,20 +2,20 @@
 //!
 //! The resolver task gathers the current Listener, RouteConfiguration, Clusters and
 //! ClusterLoadAssignments of a target; this module turns them into the [`RouteTable`] requests
-//! read. It keeps each cluster's [`ClusterState`] across builds, so an endpoint that stays in a
+//! read. It holds each cluster's [`ClusterState`] across builds, so an endpoint that stays in a
 //! cluster keeps its load and health, the cluster's breaker, retry budget and outlier detection
-//! keep counting, and a build does not disturb requests in flight.
+//! keep counting, and a build does not disturb requests in flight. The states come from the
+//! client's [`ClusterRegistry`], so resolvers routing to one cluster share one state.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError};
 
 use mesh_core::model::{Cluster, ClusterLoadAssignment, RouteAction, VirtualHost};
 
+use super::registry::{ClusterRegistry, SharedState};
 use crate::Error;
-use crate::balance::{Balancer, ClusterState};
-use crate::counters::Counters;
-use crate::route::{RouteEntry, RouteTable};
+use crate::balance::Balancer;
+use crate::route::{RouteEntry, RouteFaults, RouteTable};
 
 /// What a target resolves to right now.
 #[derive(Debug)]
@@ -80,29 +80,40 @@ pub(crate) fn cluster_names(vhost: &VirtualHost) -> BTreeSet<&str> {
         .collect()
 }
 
-/// Builds route tables, keeping each cluster's state (endpoints, breaker, retry budget,
+/// Builds route tables, holding each cluster's state (endpoints, breaker, retry budget,
 /// outlier detection, balancing) across builds.
 #[derive(Debug)]
 pub(crate) struct TableBuilder {
-    decay: Duration,
-    counters: Arc<Counters>,
-    clusters: HashMap<String, ClusterState>,
+    registry: Arc<ClusterRegistry>,
+    /// The states of the clusters the last table routes to.
+    clusters: HashMap<String, SharedState>,
+    /// The routes' active-fault counts, kept across builds.
+    faults: RouteFaults,
 }
 
 impl TableBuilder {
-    /// A builder whose endpoints' latency estimates decay over `decay`, and whose clusters count
-    /// breaker refusals and ejections in `counters`.
-    pub(crate) fn new(decay: Duration, counters: Arc<Counters>) -> Self {
+    /// A builder taking its clusters' states from `registry`, shared with other builders.
+    pub(crate) fn with_registry(registry: Arc<ClusterRegistry>) -> Self {
         Self {
-            decay,
-            counters,
+            registry,
             clusters: HashMap::new(),
+            faults: RouteFaults::default(),
         }
+    }
+
+    /// A builder with a registry of its own, whose endpoints' latency estimates decay over
+    /// `decay` and whose clusters count breaker refusals and ejections in `counters`.
+    #[cfg(test)]
+    pub(crate) fn new(
+        decay: std::time::Duration,
+        counters: Arc<crate::counters::Counters>,
+    ) -> Self {
+        Self::with_registry(Arc::new(ClusterRegistry::new(decay, counters)))
     }
 
     /// The route table of `listener` served by `vhost`; `clusters` holds every cluster of
     /// [`cluster_names`] (one left out counts as missing). The state of clusters no longer
-    /// routed to (or missing) is dropped.
+    /// routed to (or missing) is let go (and dropped if no other builder holds it).
     pub(crate) fn build(
         &mut self,
         listener: &str,
@@ -115,13 +126,16 @@ impl TableBuilder {
             .map(|name| {
                 let input = clusters.get(name).copied().unwrap_or(ClusterInput::Missing);
                 let balancer = match input {
-                    ClusterInput::Missing => Balancer::missing(name, &self.counters),
+                    ClusterInput::Missing => Balancer::missing(name, self.registry.counters()),
                     ClusterInput::Present(cluster, assignment) => {
-                        let mut state = self.clusters.remove(name).unwrap_or_else(|| {
-                            let counters = Arc::clone(&self.counters);
-                            ClusterState::new(name, &cluster.policy, self.decay, counters)
-                        });
-                        let balancer = state.update(cluster, assignment);
+                        let state = self
+                            .clusters
+                            .remove(name)
+                            .unwrap_or_else(|| self.registry.state(name, &cluster.policy));
+                        let balancer = state
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .update(cluster, assignment);
                         kept.insert(name.to_string(), state);
                         balancer
                     }
@@ -151,7 +165,9 @@ impl TableBuilder {
                 )
             })
             .collect();
-        RouteTable::new(listener, routes)
+        let mut table = RouteTable::new(listener, routes);
+        self.faults.carry_over(&mut table);
+        table
     }
 }
 
@@ -286,11 +302,7 @@ mod tests {
         );
         let mut errors: Vec<String> = table.routes()[0]
             .clusters()
-            .map(|b| {
-                b.pick(None, None, &mut rand::rng())
-                    .unwrap_err()
-                    .to_string()
-            })
+            .map(|b| b.pick(None, &[], &mut rand::rng()).unwrap_err().to_string())
             .collect();
         errors.sort();
         assert_eq!(
@@ -304,7 +316,7 @@ mod tests {
 
     #[test]
     fn cluster_state_lasts_while_routes_send_to_the_cluster() {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(crate::counters::Counters::default());
         let mut builder = TableBuilder::new(DEFAULT_DECAY, Arc::clone(&counters));
         let mut c = cluster("c");
         c.policy.circuit_breaker = CircuitBreaker {
@@ -329,6 +341,45 @@ mod tests {
         assert!(builder.clusters.is_empty());
         let afresh = balancer(&builder.build("svc", &vhost(&[("c", 1)]), &inputs));
         assert!(afresh.admit().is_ok(), "a new breaker");
+    }
+
+    #[test]
+    fn builders_of_one_client_share_a_cluster_and_the_newest_policy_wins() {
+        let registry = Arc::new(ClusterRegistry::new(DEFAULT_DECAY, Arc::default()));
+        let mut one = TableBuilder::with_registry(Arc::clone(&registry));
+        let mut two = TableBuilder::with_registry(Arc::clone(&registry));
+        let mut c = cluster("c");
+        c.policy.circuit_breaker = CircuitBreaker {
+            max_requests: 1,
+            max_pending: 0,
+        };
+        let cla = assignment("c", &[("10.0.0.1:80", HealthStatus::Healthy)]);
+        let balancer =
+            |table: &RouteTable| Arc::clone(table.routes()[0].clusters().next().unwrap());
+        let inputs = HashMap::from([("c".to_string(), ClusterInput::Present(&c, Some(&cla)))]);
+        let via_one = balancer(&one.build("svc-a", &vhost(&[("c", 1)]), &inputs));
+        let via_two = balancer(&two.build("svc-b", &vhost(&[("c", 1)]), &inputs));
+        let _held = via_one.admit().unwrap();
+        assert!(
+            via_two.admit().unwrap_err().is_circuit_breaker_open(),
+            "one breaker for cluster c, whichever listener reaches it"
+        );
+
+        c.policy.circuit_breaker.max_requests = 3;
+        let inputs = HashMap::from([("c".to_string(), ClusterInput::Present(&c, Some(&cla)))]);
+        let newest = balancer(&two.build("svc-b", &vhost(&[("c", 1)]), &inputs));
+        let _two_more = [newest.admit().unwrap(), newest.admit().unwrap()];
+        let via_one = balancer(&one.build("svc-a", &vhost(&[("c", 1)]), &inputs));
+        let _third = via_one.admit().unwrap();
+        assert!(
+            via_one.admit().unwrap_err().is_circuit_breaker_open(),
+            "listener a uses the breaker listener b's update made"
+        );
+
+        two.build("svc-b", &vhost(&[("gone", 1)]), &inputs);
+        assert_eq!(registry.live(), 1, "still held by listener a");
+        one.build("svc-a", &vhost(&[("gone", 1)]), &inputs);
+        assert_eq!(registry.live(), 0, "no listener routes to c");
     }
 
     #[test]

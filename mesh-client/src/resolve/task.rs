@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::{FutureExt, select_all};
 use mesh_core::model::{Cluster, ClusterLoadAssignment, Listener, RouteConfig, RouteSource};
@@ -10,19 +9,17 @@ use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
 use tokio::sync::watch;
 
 use super::build::{ClusterInput, Resolution, TableBuilder, Unresolved, cluster_names};
-use crate::counters::Counters;
+use super::registry::ClusterRegistry;
 use crate::route::select_virtual_host;
 
-/// Starts resolving `listener`; the task runs until the last receiver is dropped. Endpoints'
-/// latency estimates decay over `decay`; the clusters count what their resilience policies do
-/// in `counters`.
+/// Starts resolving `listener`; the task runs until the last receiver is dropped. Its clusters'
+/// states come from `clusters`, shared with the client's other resolvers.
 ///
 /// Needs a Tokio runtime.
 pub(crate) fn spawn(
     xds: &XdsClient,
     listener: &str,
-    decay: Duration,
-    counters: Arc<Counters>,
+    clusters: Arc<ClusterRegistry>,
 ) -> watch::Receiver<Arc<Resolution>> {
     let (tx, rx) = watch::channel(Arc::new(Resolution::Pending));
     let resolver = Resolver {
@@ -31,7 +28,7 @@ pub(crate) fn spawn(
         listener: xds.listener(listener),
         route: None,
         clusters: HashMap::new(),
-        builder: TableBuilder::new(decay, counters),
+        builder: TableBuilder::with_registry(clusters),
     };
     tokio::spawn(resolver.run(tx));
     rx

@@ -10,9 +10,11 @@ mod matcher;
 mod vhost;
 mod weighted;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::HeaderMap;
+use http::header::HeaderName;
 use mesh_core::model::{RouteMatch, RoutePolicy};
 use rand::Rng;
 
@@ -50,6 +52,8 @@ pub(crate) struct RouteInfo {
     pub(crate) policy: RoutePolicy,
     /// The requests with an injected fault now.
     pub(crate) active_faults: ActiveFaults,
+    /// The policy's `hash_header`, parsed once.
+    hash_header: Option<HeaderName>,
 }
 
 /// Where a request goes: the route it matched and the cluster drawn from it.
@@ -65,7 +69,7 @@ impl RouteInfo {
     /// The ring-hash key of a request with `headers`: the hash of the header the policy names,
     /// `None` (a random one) without it.
     pub(crate) fn hash(&self, headers: &HeaderMap) -> Option<u64> {
-        let name = self.policy.hash_header.as_ref()?;
+        let name = self.hash_header.as_ref()?;
         headers.get(name).map(|value| hash_key(value.as_bytes()))
     }
 }
@@ -79,10 +83,15 @@ impl RouteEntry {
         policy: RoutePolicy,
         clusters: impl IntoIterator<Item = (Arc<Balancer>, u32)>,
     ) -> Self {
+        // A name that is not a valid header name matches no request: every request gets a
+        // random hash, as without the header.
+        let hash_header = policy.hash_header.as_deref();
+        let hash_header = hash_header.and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok());
         let route = RouteInfo {
             name: name.to_string(),
             policy,
             active_faults: ActiveFaults::default(),
+            hash_header,
         };
         Self {
             matcher,
@@ -95,6 +104,35 @@ impl RouteEntry {
     #[cfg(test)]
     pub(crate) fn clusters(&self) -> impl Iterator<Item = &Arc<Balancer>> {
         self.clusters.iter().flat_map(|c| c.items().map(|(b, _)| b))
+    }
+}
+
+/// The active-fault counts of a target's routes by route name, kept across table builds: a
+/// route's `max_active` then holds while requests of an older table still have faults.
+#[derive(Debug, Default)]
+pub(crate) struct RouteFaults {
+    by_route: HashMap<String, ActiveFaults>,
+}
+
+impl RouteFaults {
+    /// Gives each named route of the freshly built `table` the count its namesake had in the
+    /// previous table, and remembers the counts of `table` for the next one (routes gone are
+    /// let go). Unnamed routes start afresh.
+    pub(crate) fn carry_over(&mut self, table: &mut RouteTable) {
+        let mut kept = HashMap::with_capacity(table.routes.len());
+        for entry in &mut table.routes {
+            let Some(route) = Arc::get_mut(&mut entry.route) else {
+                continue;
+            };
+            if route.name.is_empty() {
+                continue;
+            }
+            if let Some(previous) = self.by_route.remove(&route.name) {
+                route.active_faults = previous;
+            }
+            kept.insert(route.name.clone(), route.active_faults.clone());
+        }
+        self.by_route = kept;
     }
 }
 
@@ -145,7 +183,9 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_core::model::{PathMatch, UpstreamProtocol};
+    use mesh_core::model::{
+        AbortStatus, FaultAbort, FaultInjection, PathMatch, Share, UpstreamProtocol,
+    };
 
     fn prefix(p: &str) -> RouteMatch {
         RouteMatch {
@@ -229,5 +269,43 @@ mod tests {
         );
         let err = route_of(&table, "/").unwrap_err();
         assert!(matches!(err, Error::RouteNotForwarding { ref route, .. } if route == "local"));
+    }
+
+    #[test]
+    fn active_faults_carry_over_to_the_next_table_by_route_name() {
+        let fault = FaultInjection {
+            abort: Some(FaultAbort {
+                status: AbortStatus::Http(503),
+                share: Share::from_per_million(Share::MILLION).unwrap(),
+            }),
+            max_active: Some(1),
+            ..Default::default()
+        };
+        let policy = RoutePolicy {
+            fault: Some(fault.clone()),
+            ..Default::default()
+        };
+        let table = |name: &str| {
+            let entry = RouteEntry::new(name, prefix(""), policy.clone(), [(cluster("a"), 1)]);
+            RouteTable::new("svc:1", vec![entry])
+        };
+        let mut faults = RouteFaults::default();
+        let mut first = table("r");
+        faults.carry_over(&mut first);
+        let request = http::Request::get("/").body(()).unwrap();
+        let head = RequestHead::of(&request);
+        let draw = |table: &RouteTable| {
+            let active = &table.routes[0].route.active_faults;
+            crate::fault::draw(&fault, active, &head, &mut rand::rng())
+        };
+        let running = draw(&first).expect("the first fault is under max_active");
+
+        let mut second = table("r");
+        faults.carry_over(&mut second);
+        assert!(draw(&second).is_none(), "max_active is still reached");
+        let mut renamed = table("other");
+        faults.carry_over(&mut renamed);
+        assert!(draw(&renamed).is_some(), "another route counts afresh");
+        drop(running);
     }
 }

@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use mesh_core::model::RetryPolicy;
+use mesh_core::model::MAX_ATTEMPTS;
 use tokio::time::Instant;
 
 use super::Stack;
@@ -70,8 +70,8 @@ impl Call {
                 return Ok(aborted);
             }
         }
-        let _permit = self.admit(admission).await?;
-        self.attempts(request).await
+        let permit = self.admit(admission).await?;
+        self.attempts(request, permit).await
     }
 
     /// The faults this request gets, if the route injects any.
@@ -94,10 +94,11 @@ impl Call {
     }
 
     /// The attempts: the first, then retries while the policy, the body, the deadline and the
-    /// budget allow.
+    /// budget allow. The response that comes back holds the breaker's `permit`.
     async fn attempts(
         &self,
         request: Request<RequestBody>,
+        permit: Permit,
     ) -> Result<Response<ResponseBody>, Error> {
         let retry = self.route.policy.retry.as_ref();
         let (head, body) = request.into_parts();
@@ -110,32 +111,33 @@ impl Call {
             _ => 1,
         };
         let mut head = Some(head);
-        let mut avoid = None;
+        let mut tried = Tried::default();
         let mut attempt = 1;
         loop {
             let last = attempt >= max_attempts;
             let request = self.request(&mut head, &mut body, attempt, last);
-            let (endpoint, result) = self.attempt(request, avoid).await?;
+            let (endpoint, result) = self.attempt(request, tried.addresses()).await?;
             let failure = match &result {
                 Ok(response) => Failure::of_response(response.status(), response.headers()),
                 Err(error) => Failure::of_error(error),
             };
             let retriable = match (retry, failure) {
                 (Some(policy), Some(failure)) if !last => failure
-                    .is_retriable(&policy.retry_on)
+                    .is_retriable(&policy.retry_on, self.stack.target.caller)
                     .then_some((policy, failure)),
                 _ => None,
             };
             let Some((policy, failure)) = retriable else {
-                return finish(result, attempt);
+                return finish(result, attempt, permit);
             };
-            if self.expired() {
+            let pause = backoff::pause(&policy.backoff, attempt, &mut rand::rng());
+            if self.ends_before(pause) {
                 return Err(self.deadline_exceeded());
             }
-            if !self.retry_after(policy, failure, endpoint, attempt).await {
-                return finish(result, attempt);
+            if !self.retry_after(failure, endpoint, attempt, pause).await {
+                return finish(result, attempt, permit);
             }
-            avoid = Some(endpoint);
+            tried.push(endpoint);
             attempt += 1;
         }
     }
@@ -169,11 +171,12 @@ impl Call {
         Request::from_parts(parts, body)
     }
 
-    /// Sends one attempt, bounded by the per-try timeout; its endpoint and what came back.
+    /// Sends one attempt, bounded by the per-try timeout and the call's deadline; its endpoint
+    /// and what came back. An attempt either bound cuts counts as a failure of its endpoint.
     async fn attempt(
         &self,
         request: Request<RequestBody>,
-        avoid: Option<SocketAddr>,
+        avoid: &[SocketAddr],
     ) -> Result<(SocketAddr, Result<Response<Incoming>, Error>), Error> {
         let routed = Routed {
             route: &self.route,
@@ -182,31 +185,44 @@ impl Call {
         let mut sent = self.stack.send(routed, avoid, request)?;
         let endpoint = sent.endpoint();
         let per_try = self.route.policy.retry.as_ref();
-        let Some(timeout) = per_try.and_then(|p| p.per_try_timeout) else {
+        let per_try = per_try
+            .and_then(|p| p.per_try_timeout)
+            .map(|timeout| (Instant::now() + timeout, timeout));
+        let call_end = self.deadline.map(|(at, _)| at);
+        let bound = [per_try.map(|(at, _)| at), call_end]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(bound) = bound else {
             return Ok((endpoint, (&mut sent).await));
         };
-        let result = match tokio::time::timeout(timeout, &mut sent).await {
+        let result = match tokio::time::timeout_at(bound, &mut sent).await {
             Ok(result) => result,
             Err(_elapsed) => {
                 sent.timed_out();
-                Err(Error::TryTimeout {
-                    cluster: self.cluster.cluster_name().to_string(),
-                    endpoint,
-                    timeout,
-                })
+                match per_try {
+                    Some((at, timeout)) if call_end.is_none_or(|end| at < end) => {
+                        Err(Error::TryTimeout {
+                            cluster: self.cluster.cluster_name().to_string(),
+                            endpoint,
+                            timeout,
+                        })
+                    }
+                    _ => return Err(self.deadline_exceeded()),
+                }
             }
         };
         Ok((endpoint, result))
     }
 
     /// Whether the retry after attempt `attempt`, which failed with `failure` on `endpoint`,
-    /// goes ahead: the cluster's retry budget allows it. Waits the backoff if so.
+    /// goes ahead: the cluster's retry budget allows it. Waits `pause` if so.
     async fn retry_after(
         &self,
-        policy: &RetryPolicy,
         failure: Failure,
         endpoint: SocketAddr,
         attempt: u32,
+        pause: Duration,
     ) -> bool {
         let counters = &self.stack.target.counters;
         let (route, cluster) = (&self.route.name, self.cluster.cluster_name());
@@ -219,14 +235,18 @@ impl Call {
         Counters::bump(&counters.retries);
         tracing::debug!(%route, %cluster, %endpoint, cause = %failure, attempt = attempt + 1,
             "retrying");
-        let pause = backoff::pause(&policy.backoff, attempt, &mut rand::rng());
         tokio::time::sleep(pause).await;
         true
     }
 
-    /// Whether the deadline has passed.
-    fn expired(&self) -> bool {
-        self.deadline.is_some_and(|(at, _)| Instant::now() >= at)
+    /// Whether the deadline passes before `pause` from now is over: a retry after that pause
+    /// could never be sent, so it takes no budget and the call fails at once.
+    fn ends_before(&self, pause: Duration) -> bool {
+        self.deadline.is_some_and(|(at, _)| {
+            Instant::now()
+                .checked_add(pause)
+                .is_none_or(|end| end >= at)
+        })
     }
 
     fn deadline_exceeded(&self) -> Error {
@@ -238,17 +258,51 @@ impl Call {
     }
 }
 
-/// What the last attempt got, for the caller: a response says how many attempts came before.
+/// What the last attempt got, for the caller: a response says how many attempts came before,
+/// and its body holds the breaker's `permit` until it ends.
 fn finish(
     result: Result<Response<Incoming>, Error>,
     attempt: u32,
+    permit: Permit,
 ) -> Result<Response<ResponseBody>, Error> {
     let mut response = result?;
     if attempt > 1 {
         let previous = HeaderValue::from(attempt - 1);
         response.headers_mut().insert(PREVIOUS_ATTEMPTS, previous);
     }
-    Ok(response.map(ResponseBody::new))
+    Ok(response.map(|body| ResponseBody::new(body, Some(permit))))
+}
+
+/// The endpoints the earlier attempts of a call went to, which a retry avoids; as many as
+/// [`MAX_ATTEMPTS`], kept on the call without allocating.
+struct Tried {
+    addresses: [SocketAddr; MAX_ATTEMPTS as usize],
+    len: usize,
+}
+
+impl Default for Tried {
+    fn default() -> Self {
+        Self {
+            addresses: [SocketAddr::from(([0, 0, 0, 0], 0)); MAX_ATTEMPTS as usize],
+            len: 0,
+        }
+    }
+}
+
+impl Tried {
+    /// Adds `endpoint`, unless it is in already (or the array is full, which a policy of at
+    /// most [`MAX_ATTEMPTS`] never fills).
+    fn push(&mut self, endpoint: SocketAddr) {
+        if self.len < self.addresses.len() && !self.addresses().contains(&endpoint) {
+            self.addresses[self.len] = endpoint;
+            self.len += 1;
+        }
+    }
+
+    /// The endpoints tried so far.
+    fn addresses(&self) -> &[SocketAddr] {
+        &self.addresses[..self.len]
+    }
 }
 
 /// The placeholder for a streamed body once it has been sent.

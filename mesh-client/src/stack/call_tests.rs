@@ -16,8 +16,8 @@ use hyper::body::{Frame, Incoming};
 use mesh_core::model::{
     AbortStatus, CircuitBreaker, Cluster, ClusterLoadAssignment, ClusterPolicy,
     Endpoint as ModelEndpoint, FaultAbort, FaultDelay, FaultInjection, HealthStatus, LbPolicy,
-    PathMatch, RetryBackoff, RetryBudget, RetryOn, RetryPolicy, Route, RouteAction, RouteMatch,
-    RoutePolicy, Share, UpstreamProtocol, VirtualHost, WeightedCluster,
+    OutlierDetection, PathMatch, RetryBackoff, RetryBudget, RetryOn, RetryPolicy, Route,
+    RouteAction, RouteMatch, RoutePolicy, Share, UpstreamProtocol, VirtualHost, WeightedCluster,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -397,7 +397,7 @@ async fn a_per_try_timeout_is_retried_on_another_endpoint() {
     static STALL: [Answer; 1] = [Answer::Stall];
     static OK: [Answer; 1] = [Answer::Ok];
     let (stalled, ok) = (Server::start(&STALL).await, Server::start(&OK).await);
-    let mut policy = retry(2, RetryOn::default());
+    let mut policy = retry(2, on_grpc(&[tonic::Code::DeadlineExceeded]));
     if let Some(retry) = &mut policy.retry {
         retry.per_try_timeout = Some(Duration::from_millis(300));
     }
@@ -623,4 +623,240 @@ async fn a_full_circuit_breaker_fails_fast_as_unavailable_naming_the_cluster() {
         status.message()
     );
     assert_eq!(channel.counters().breaker_overflows, 1);
+}
+
+#[tokio::test]
+async fn a_retry_whose_backoff_ends_past_the_deadline_is_not_made() {
+    static SCRIPT: [Answer; 1] = [Answer::Grpc("14")];
+    let server = Server::start(&SCRIPT).await;
+    let mut policy = retry(3, on_grpc(&[tonic::Code::Unavailable]));
+    policy.timeout = Some(Duration::from_secs(2));
+    if let Some(retry) = &mut policy.retry {
+        // A pause drawn up to an hour is (all but surely) longer than the time left.
+        let hour = Duration::from_secs(3600);
+        retry.backoff = RetryBackoff {
+            base: hour,
+            max: hour,
+        };
+    }
+    let stack = new_stack(
+        Caller::Grpc,
+        policy,
+        ClusterPolicy::default(),
+        &[server.addr],
+    );
+
+    let started = std::time::Instant::now();
+    let err = call(&stack, grpc_request()).await.unwrap_err();
+    assert!(err.is_deadline_exceeded(), "{err}");
+    // It fails as soon as it knows, without waiting out the deadline or spending budget.
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(server.requests(), 1);
+    assert_eq!(stack.counters().snapshot().retries, 0);
+}
+
+#[tokio::test]
+async fn an_attempt_the_deadline_cuts_counts_against_its_endpoint() {
+    static STALL: [Answer; 1] = [Answer::Stall];
+    static OK: [Answer; 1] = [Answer::Ok];
+    let (stalled, ok) = (Server::start(&STALL).await, Server::start(&OK).await);
+    let policy = RoutePolicy {
+        timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let cluster = ClusterPolicy {
+        lb: LbPolicy::RoundRobin,
+        outlier_detection: Some(OutlierDetection {
+            interval: Duration::from_secs(10),
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 100,
+            consecutive_failures: Some(1),
+            success_rate: None,
+            failure_percentage: None,
+        }),
+        ..Default::default()
+    };
+    let stack = new_stack(Caller::Grpc, policy, cluster, &[stalled.addr, ok.addr]);
+
+    let mut timed_out = 0;
+    for _ in 0..4 {
+        match call(&stack, grpc_request()).await {
+            Ok(response) => assert_eq!(response.status(), StatusCode::OK),
+            Err(err) => {
+                assert!(err.is_deadline_exceeded(), "{err}");
+                timed_out += 1;
+            }
+        }
+    }
+    // The stalled endpoint failed once and was ejected: round robin stopped sending it calls.
+    assert_eq!(timed_out, 1);
+    assert_eq!(stalled.requests(), 1);
+    assert_eq!(ok.requests(), 3);
+}
+
+#[tokio::test]
+async fn a_response_holds_its_breaker_slot_until_its_body_ends() {
+    static SCRIPT: [Answer; 1] = [Answer::Ok];
+    let server = Server::start(&SCRIPT).await;
+    let cluster = ClusterPolicy {
+        circuit_breaker: CircuitBreaker {
+            max_requests: 1,
+            max_pending: 0,
+        },
+        ..Default::default()
+    };
+    for policy in [RoutePolicy::default(), retry(2, on_grpc(&[]))] {
+        let stack = new_stack(Caller::Grpc, policy, cluster.clone(), &[server.addr]);
+        let streaming = call(&stack, grpc_request()).await.unwrap();
+        let refused = call(&stack, grpc_request()).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("circuit breaker open"),
+            "{refused}"
+        );
+        let body = streaming.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "ok");
+        let response = call(&stack, grpc_request()).await.unwrap();
+        drop(response);
+        call(&stack, grpc_request()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn retries_avoid_every_endpoint_tried_before() {
+    static SCRIPT: [Answer; 1] = [Answer::Grpc("14")];
+    let servers = [
+        Server::start(&SCRIPT).await,
+        Server::start(&SCRIPT).await,
+        Server::start(&SCRIPT).await,
+    ];
+    let mut policy = retry(3, on_grpc(&[tonic::Code::Unavailable]));
+    policy.hash_header = Some("user".into());
+    let cluster = ClusterPolicy {
+        lb: LbPolicy::RingHash {
+            min_ring_size: 64,
+            max_ring_size: 64,
+        },
+        ..Default::default()
+    };
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let stack = new_stack(Caller::Grpc, policy, cluster, &addrs);
+
+    // Every user's hash has an owner, then the next endpoint on the ring, then the owner again
+    // if only the last endpoint were avoided.
+    for user in 0..10 {
+        let mut request = grpc_request();
+        let value = http::HeaderValue::from(user);
+        request.headers_mut().insert("user", value);
+        let response = call(&stack, request).await.unwrap();
+        assert_eq!(header(&response, "grpc-status").as_deref(), Some("14"));
+    }
+    for server in &servers {
+        assert_eq!(server.requests(), 10, "each call tries each endpoint once");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_request_body_does_not_count_against_the_endpoint() {
+    static OK: [Answer; 1] = [Answer::Ok];
+    let servers = [Server::start(&OK).await, Server::start(&OK).await];
+    let cluster = ClusterPolicy {
+        lb: LbPolicy::RoundRobin,
+        outlier_detection: Some(OutlierDetection {
+            interval: Duration::from_secs(10),
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 100,
+            consecutive_failures: Some(1),
+            success_rate: None,
+            failure_percentage: None,
+        }),
+        ..Default::default()
+    };
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let stack = new_stack(Caller::Grpc, RoutePolicy::default(), cluster, &addrs);
+
+    let failing = futures_util::stream::iter([
+        Ok(Frame::data(Bytes::from("part"))),
+        Err(std::io::Error::other("the caller's stream failed")),
+    ]);
+    let request = Request::post("/demo.Greeter/Hello")
+        .header(CONTENT_TYPE, "application/grpc")
+        .body(boxed(StreamBody::new(failing)))
+        .unwrap();
+    assert!(call(&stack, request).await.is_err());
+    for _ in 0..4 {
+        call(&stack, grpc_request()).await.unwrap();
+    }
+    // Nobody was ejected: round robin still takes turns.
+    let answered: Vec<_> = servers.iter().map(Server::requests).collect();
+    assert!(answered.iter().all(|&n| n >= 2), "{answered:?}");
+}
+
+/// An h2 server resetting every stream with `reason`; the address and the streams it saw.
+async fn resetting_server(reason: h2::Reason) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                while let Some(Ok((_request, mut respond))) = connection.accept().await {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    respond.send_reset(reason);
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn only_a_refused_stream_is_retried_as_a_connect_failure() {
+    static OK: [Answer; 1] = [Answer::Ok];
+    let on_connect = RetryOn {
+        connect_failure: true,
+        ..Default::default()
+    };
+    let round_robin = ClusterPolicy {
+        lb: LbPolicy::RoundRobin,
+        ..Default::default()
+    };
+
+    // REFUSED_STREAM: the endpoint did not process the request, so it goes to the next one.
+    let (refusing, refused) = resetting_server(h2::Reason::REFUSED_STREAM).await;
+    let ok = Server::start(&OK).await;
+    let policy = retry(2, on_connect.clone());
+    let stack = new_stack(
+        Caller::Grpc,
+        policy,
+        round_robin.clone(),
+        &[refusing, ok.addr],
+    );
+    for _ in 0..2 {
+        let response = call(&stack, grpc_request()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+
+    // Any other reset came after the request went out: it may have run, so it is not retried.
+    let (resetting, reset) = resetting_server(h2::Reason::INTERNAL_ERROR).await;
+    let ok = Server::start(&OK).await;
+    let policy = retry(2, on_connect);
+    let stack = new_stack(Caller::Grpc, policy, round_robin, &[resetting, ok.addr]);
+    let mut failed = 0;
+    for _ in 0..2 {
+        if call(&stack, grpc_request()).await.is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1);
+    assert_eq!(reset.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(ok.requests(), 1);
+    assert_eq!(stack.counters().snapshot().retries, 0);
 }

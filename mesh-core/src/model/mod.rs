@@ -25,9 +25,10 @@ pub use endpoint::{ClusterLoadAssignment, Endpoint, HealthStatus};
 pub use listener::{ClientListener, InboundTls, Listener, RouteSource, ServerListener};
 pub use matcher::{Pattern, PatternError, StringMatch};
 pub use policy::{
-    AbortStatus, CircuitBreaker, ClusterPolicy, FailurePercentageEjection, FaultAbort, FaultDelay,
-    FaultInjection, LbPolicy, MAX_ATTEMPTS, OutlierDetection, RetryBackoff, RetryBudget, RetryOn,
-    RetryPolicy, RoutePolicy, Share, SuccessRateEjection,
+    AbortStatus, CircuitBreaker, ClusterPolicy, DEFAULT_MIN_RING_SIZE, FailurePercentageEjection,
+    FaultAbort, FaultDelay, FaultInjection, LbPolicy, MAX_ATTEMPTS, MAX_RING_SIZE_LIMIT,
+    OutlierDetection, RETRIABLE_GRPC_CODES, RetryBackoff, RetryBudget, RetryOn, RetryPolicy,
+    RoutePolicy, Share, SuccessRateEjection, grpc_code_of_http_status,
 };
 pub use route::{
     HeaderMatch, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,

@@ -44,6 +44,29 @@ pub struct RetryPolicy {
     pub per_try_timeout: Option<Duration>,
 }
 
+/// The gRPC statuses a retry policy can name on the wire: xDS `retry_on` has a word for these
+/// five only (A44).
+pub const RETRIABLE_GRPC_CODES: [tonic::Code; 5] = [
+    tonic::Code::Cancelled,
+    tonic::Code::DeadlineExceeded,
+    tonic::Code::Internal,
+    tonic::Code::ResourceExhausted,
+    tonic::Code::Unavailable,
+];
+
+/// The gRPC status a gRPC client reports for an HTTP response without `grpc-status` (gRPC's
+/// HTTP-to-gRPC status mapping): 429, 502, 503 and 504 are UNAVAILABLE, for example.
+pub fn grpc_code_of_http_status(status: u16) -> tonic::Code {
+    match status {
+        400 => tonic::Code::Internal,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::Unimplemented,
+        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    }
+}
+
 /// Which failures are retried. A failure is retriable only before the response is committed:
 /// a connection failure, an HTTP status, or a gRPC status in a trailers-only response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -166,7 +189,8 @@ pub enum LbPolicy {
     RingHash {
         /// The fewest entries on the ring (xDS default 1024).
         min_ring_size: u64,
-        /// The most entries on the ring (gRPC caps it at 4096 by default).
+        /// The most entries on the ring (gRPC caps it at 4096 by default). mesh-client caps
+        /// rings at 65,536 entries, whatever this says.
         max_ring_size: u64,
     },
 }
@@ -263,3 +287,10 @@ pub struct FailurePercentageEjection {
     /// The fewest requests in an interval for an endpoint to count (default 50).
     pub request_volume: u32,
 }
+
+/// The fewest entries on a hash ring when the config leaves it out (the xDS default).
+pub const DEFAULT_MIN_RING_SIZE: u64 = 1024;
+
+/// The most entries xDS allows on a hash ring (8M), which is also the default maximum. This
+/// client builds at most 65,536 entries whatever the maximum.
+pub const MAX_RING_SIZE_LIMIT: u64 = 8 * 1024 * 1024;

@@ -45,7 +45,10 @@ impl Health {
     /// Counts a success; the failures in a row start again from zero.
     pub(super) fn record_success(&self) {
         self.successes.fetch_add(1, Ordering::Relaxed);
-        self.failures_in_a_row.store(0, Ordering::Relaxed);
+        // Read first: a store would dirty the cache line even when the count is already 0.
+        if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Counts a failure; returns the failures in a row, this one included.

@@ -1,7 +1,10 @@
 //! The spec of a BackendPolicy in model terms: a [`ClusterPolicy`], plus the header that
 //! routes hash for a ring-hash balancer. Every field left out keeps the model's default.
 
-use mesh_core::model::{CircuitBreaker, ClusterPolicy, LbPolicy, RetryBudget};
+use mesh_core::model::{
+    CircuitBreaker, ClusterPolicy, DEFAULT_MIN_RING_SIZE, LbPolicy, MAX_RING_SIZE_LIMIT,
+    RetryBudget,
+};
 use serde_saphyr::{Location, Spanned};
 
 use super::fields::Fields;
@@ -9,10 +12,8 @@ use super::matching::is_token_byte;
 use super::outlier;
 use crate::config::kinds::backend_policy::{self, BackendPolicySpec, LoadBalancer};
 
-/// The most entries xDS allows on a hash ring.
-const MAX_RING_SIZE: u32 = 8_388_608;
-/// The ring sizes when left out (the xDS minimum, gRPC's cap on the maximum).
-const DEFAULT_RING_SIZES: (u32, u32) = (1024, 4096);
+/// [`MAX_RING_SIZE_LIMIT`] (8M) as a YAML integer bound.
+const RING_LIMIT: u32 = MAX_RING_SIZE_LIMIT as u32;
 
 /// A header name (lower case) and where it is written.
 pub(crate) type HashHeader = (String, Location);
@@ -76,13 +77,13 @@ fn load_balancer(
     (policy, None)
 }
 
-/// `type: RingHash` and its `ringHash`.
+/// `type: RingHash` and its `ringHash`. Sizes left out take the xDS defaults, except that a
+/// `minRingSize` left out is at most `maxRingSize`.
 fn ring_hash(
     fields: &mut Fields<'_>,
     lb: &Spanned<LoadBalancer>,
 ) -> (LbPolicy, Option<HashHeader>) {
     let field = "spec.loadBalancer.ringHash";
-    let (min, max) = DEFAULT_RING_SIZES;
     let header = lb
         .value
         .ring_hash
@@ -99,8 +100,8 @@ fn ring_hash(
         fields.error(at, &format!("{field}.header"), message);
         return (
             LbPolicy::RingHash {
-                min_ring_size: min.into(),
-                max_ring_size: max.into(),
+                min_ring_size: DEFAULT_MIN_RING_SIZE,
+                max_ring_size: MAX_RING_SIZE_LIMIT,
             },
             None,
         );
@@ -112,16 +113,21 @@ fn ring_hash(
         );
         fields.error(header.referenced, &format!("{field}.header"), message);
     }
-    let size = |fields: &mut Fields<'_>, value: Option<&Spanned<i64>>, name: &str, default| {
-        value.map_or(Some(default), |v| {
-            let meaning = "entries on the hash ring";
-            fields.integer(v, &format!("{field}.{name}"), 1..=MAX_RING_SIZE, meaning)
-        })
+    let size = |fields: &mut Fields<'_>, value: &Spanned<i64>, name: &str| {
+        let meaning = "entries on the hash ring";
+        let read = fields.integer(value, &format!("{field}.{name}"), 1..=RING_LIMIT, meaning);
+        read.map(u64::from)
     };
     let r = &ring.value;
-    let min = size(fields, r.min_ring_size.as_ref(), "minRingSize", min);
-    let max = size(fields, r.max_ring_size.as_ref(), "maxRingSize", max);
-    let (min, max) = (min.unwrap_or(1), max.unwrap_or(MAX_RING_SIZE));
+    // After a mistake, a size takes the value that reports no further one.
+    let max = match &r.max_ring_size {
+        None => MAX_RING_SIZE_LIMIT,
+        Some(v) => size(fields, v, "maxRingSize").unwrap_or(MAX_RING_SIZE_LIMIT),
+    };
+    let min = match &r.min_ring_size {
+        None => DEFAULT_MIN_RING_SIZE.min(max),
+        Some(v) => size(fields, v, "minRingSize").unwrap_or(1),
+    };
     if min > max {
         let at = r
             .min_ring_size
@@ -131,8 +137,8 @@ fn ring_hash(
         fields.error(at, &format!("{field}.minRingSize"), message);
     }
     let policy = LbPolicy::RingHash {
-        min_ring_size: min.into(),
-        max_ring_size: max.into(),
+        min_ring_size: min,
+        max_ring_size: max,
     };
     (
         policy,

@@ -1,6 +1,10 @@
 //! `spec.outlierDetection` of a BackendPolicy: when endpoints are ejected for failing (gRFC
 //! A50, plus Envoy's consecutive failures). Left out, a field takes the xDS default; a
 //! `maxEjectionTime` left out grows to `baseEjectionTime` when that is longer, as in xDS.
+//!
+//! Every setting must survive the trip through xDS unchanged: an algorithm is off by being left
+//! out (xDS says "off" with an enforcing percentage of 0, so 0 is refused here), and the
+//! success-rate `stdevFactor` travels in thousandths, so it is a multiple of 0.001.
 
 use std::time::Duration;
 
@@ -16,6 +20,13 @@ pub(crate) fn outlier_detection(
     o: &Spanned<backend_policy::OutlierDetection>,
 ) -> OutlierDetection {
     let field = "spec.outlierDetection";
+    if o.value.consecutive_failures.is_none()
+        && o.value.success_rate.is_none()
+        && o.value.failure_percentage.is_none()
+    {
+        let message = "ejects nothing; add consecutiveFailures, successRate or failurePercentage";
+        fields.error(o.referenced, field, message);
+    }
     let o = &o.value;
     let mut duration = |value: Option<&Spanned<String>>, name: &str, default: u64| {
         let read = value.and_then(|v| fields.duration(v, &format!("{field}.{name}")));
@@ -80,25 +91,42 @@ fn count(
     read.unwrap_or(default)
 }
 
+/// The `meaning` of an `enforcingPercent` of the algorithm `name`.
+fn enforcing_meaning(what: &str, name: &str) -> String {
+    format!("the chance, in percent, that {what} is ejected; to turn {name} off, remove it")
+}
+
+/// `stdevFactor`: from 0.001 to 1000, in steps of 0.001 (xDS carries it in thousandths).
+fn stdev_factor(fields: &mut Fields<'_>, f: &Spanned<f64>, field: &str) -> Option<f64> {
+    let meaning = "standard deviations below the mean success rate, in steps of 0.001";
+    let factor = fields.real(f, field, (0.001, false, 1000.0), meaning)?;
+    let thousandths = (factor * 1000.0).round();
+    if (factor * 1000.0 - thousandths).abs() > 1e-6 {
+        let message = format!(
+            "{factor} is not a multiple of 0.001; xDS carries the factor in thousandths, so use \
+             {} instead",
+            thousandths / 1000.0
+        );
+        fields.error(f.referenced, field, message);
+        return None;
+    }
+    Some(factor)
+}
+
 fn success_rate(fields: &mut Fields<'_>, s: &backend_policy::SuccessRate) -> SuccessRateEjection {
     let field = "spec.outlierDetection.successRate";
-    let stdev_factor = s.stdev_factor.as_ref().and_then(|f| {
-        let meaning = "standard deviations below the mean success rate";
-        fields.real(
-            f,
-            &format!("{field}.stdevFactor"),
-            (0.0, true, 1000.0),
-            meaning,
-        )
-    });
+    let stdev_factor = s
+        .stdev_factor
+        .as_ref()
+        .and_then(|f| stdev_factor(fields, f, &format!("{field}.stdevFactor")));
     SuccessRateEjection {
         stdev_factor: stdev_factor.unwrap_or(1.9),
         enforcing_percent: count(
             fields,
             s.enforcing_percent.as_ref(),
             &format!("{field}.enforcingPercent"),
-            (0, 100),
-            "the chance, in percent, that an outlier is ejected",
+            (1, 100),
+            &enforcing_meaning("an outlier", "successRate"),
             100,
         ),
         minimum_hosts: count(
@@ -138,8 +166,8 @@ fn failure_percentage(
             fields,
             f.enforcing_percent.as_ref(),
             &format!("{field}.enforcingPercent"),
-            (0, 100),
-            "the chance, in percent, that an endpoint over the threshold is ejected",
+            (1, 100),
+            &enforcing_meaning("an endpoint over the threshold", "failurePercentage"),
             100,
         ),
         minimum_hosts: count(

@@ -17,11 +17,13 @@
 
 use std::time::Duration;
 
-use mesh_core::model::{MAX_ATTEMPTS, RetryBackoff, RetryOn, RetryPolicy, RoutePolicy};
+use mesh_core::model::{
+    MAX_ATTEMPTS, RETRIABLE_GRPC_CODES, RetryBackoff, RetryOn, RetryPolicy, RoutePolicy,
+};
 use serde_saphyr::{Location, Spanned};
 
 use super::fields::Fields;
-use super::status::{self, RETRIABLE_GRPC_CODES, RETRY_HTTP_STATUSES};
+use super::status::{self, RETRY_HTTP_STATUSES};
 use crate::config::kinds::http_route::{HttpRetry, HttpTimeouts};
 use crate::config::kinds::route_policy::{PolicyRetry, PolicyTimeouts};
 
@@ -44,12 +46,7 @@ pub(crate) fn rule_settings(
     timeouts: Option<&Spanned<HttpTimeouts>>,
     retry: Option<&Spanned<HttpRetry>>,
 ) -> Settings {
-    let mut settings = Settings {
-        timeouts_at: timeouts.map(|t| t.referenced),
-        retry_at: retry.map(|r| r.referenced),
-        ..Settings::default()
-    };
-    let mut retry = retry.map(|retry| {
+    let retry_policy = retry.map(|retry| {
         let field = format!("{field}.retry");
         let r = &retry.value;
         let base = r.backoff.as_ref().and_then(|b| {
@@ -70,24 +67,15 @@ pub(crate) fn rule_settings(
             per_try_timeout: None,
         }
     });
-    if let Some(timeouts) = timeouts {
-        let t = &timeouts.value;
-        let per_try = t.backend_request.as_ref().map(|b| (b, "backendRequest"));
-        let (request, per_try) = bounds(
-            fields,
-            &format!("{field}.timeouts"),
-            t.request.as_ref(),
-            per_try,
-            retry.is_some(),
-            "this rule",
-        );
-        settings.policy.timeout = request;
-        if let (Some(retry), Some(per_try)) = (retry.as_mut(), per_try) {
-            retry.per_try_timeout = Some(per_try);
-        }
-    }
-    settings.policy.retry = retry;
-    settings
+    let timeouts = timeouts.map(|t| Timeouts {
+        field: format!("{field}.timeouts"),
+        at: t.referenced,
+        request: t.value.request.as_ref(),
+        per_try: t.value.backend_request.as_ref(),
+        per_try_name: "backendRequest",
+        place: "this rule",
+    });
+    settings(fields, timeouts, retry.map(|r| r.referenced), retry_policy)
 }
 
 /// The timeouts and retry of a RoutePolicy (`spec.timeouts`, `spec.retry`).
@@ -96,23 +84,49 @@ pub(crate) fn policy_settings(
     timeouts: Option<&Spanned<PolicyTimeouts>>,
     retry: Option<&Spanned<PolicyRetry>>,
 ) -> Settings {
+    let retry_policy = retry.map(|retry| policy_retry(fields, retry));
+    let timeouts = timeouts.map(|t| Timeouts {
+        field: "spec.timeouts".to_string(),
+        at: t.referenced,
+        request: t.value.request.as_ref(),
+        per_try: t.value.per_try.as_ref(),
+        per_try_name: "perTry",
+        place: "this policy",
+    });
+    settings(fields, timeouts, retry.map(|r| r.referenced), retry_policy)
+}
+
+/// A `timeouts` block, in the words of the place that sets it.
+struct Timeouts<'a> {
+    /// Its path (`spec.timeouts`).
+    field: String,
+    /// Where it is written.
+    at: Location,
+    /// The bound on the whole request.
+    request: Option<&'a Spanned<String>>,
+    /// The bound on one attempt.
+    per_try: Option<&'a Spanned<String>>,
+    /// The name of `per_try` here (`perTry`, `backendRequest`).
+    per_try_name: &'static str,
+    /// The place, for messages (`this rule`).
+    place: &'static str,
+}
+
+/// The settings of a place with `timeouts` and a `retry` (at `retry_at`): the bound on one
+/// attempt goes into the retry policy.
+fn settings(
+    fields: &mut Fields<'_>,
+    timeouts: Option<Timeouts<'_>>,
+    retry_at: Option<Location>,
+    mut retry: Option<RetryPolicy>,
+) -> Settings {
     let mut settings = Settings {
-        timeouts_at: timeouts.map(|t| t.referenced),
-        retry_at: retry.map(|r| r.referenced),
+        timeouts_at: timeouts.as_ref().map(|t| t.at),
+        retry_at,
         ..Settings::default()
     };
-    let mut retry = retry.map(|retry| policy_retry(fields, retry));
     if let Some(timeouts) = timeouts {
-        let t = &timeouts.value;
-        let per_try = t.per_try.as_ref().map(|p| (p, "perTry"));
-        let (request, per_try) = bounds(
-            fields,
-            "spec.timeouts",
-            t.request.as_ref(),
-            per_try,
-            retry.is_some(),
-            "this policy",
-        );
+        let (request, per_try) = bounds(fields, &timeouts, retry.is_some());
         settings.policy.timeout = request;
         if let (Some(retry), Some(per_try)) = (retry.as_mut(), per_try) {
             retry.per_try_timeout = Some(per_try);
@@ -144,6 +158,10 @@ fn policy_retry(fields: &mut Fields<'_>, retry: &Spanned<PolicyRetry>) -> RetryP
     }
     let backoff = r.backoff.as_ref().map_or_else(RetryBackoff::default, |b| {
         let field = format!("{field}.backoff");
+        if b.value.base.is_none() && b.value.max.is_none() {
+            let message = "sets nothing; add base (and max), or remove backoff";
+            fields.error(b.referenced, &field, message);
+        }
         let base = b.value.base.as_ref();
         let base = base.and_then(|v| fields.duration(v, &format!("{field}.base")));
         let base = base.unwrap_or(RetryBackoff::default().base);
@@ -195,31 +213,38 @@ fn http_statuses(fields: &mut Fields<'_>, codes: &[Spanned<i64>], field: &str) -
     statuses.collect()
 }
 
-/// The bounds on the whole request and on one attempt (`per_try`, with its field name), under
-/// `field`; the bound on one attempt needs a retry (`has_retry`, in `place`) and fits in the
-/// whole.
+/// The bounds on the whole request and on one attempt of `t`; the bound on one attempt needs a
+/// retry (`has_retry`) and fits in the whole, and a block must set one of them.
 fn bounds(
     fields: &mut Fields<'_>,
-    field: &str,
-    request: Option<&Spanned<String>>,
-    per_try: Option<(&Spanned<String>, &str)>,
+    t: &Timeouts<'_>,
     has_retry: bool,
-    place: &str,
 ) -> (Option<Duration>, Option<Duration>) {
-    let whole = request.and_then(|r| fields.duration(r, &format!("{field}.request")));
-    let Some((per_try, name)) = per_try else {
+    let field = &t.field;
+    if t.request.is_none() && t.per_try.is_none() {
+        let message = format!(
+            "sets nothing; add request or {}, or remove timeouts",
+            t.per_try_name
+        );
+        fields.error(t.at, field, message);
+    }
+    let whole = t
+        .request
+        .and_then(|r| fields.duration(r, &format!("{field}.request")));
+    let Some(per_try) = t.per_try else {
         return (whole, None);
     };
-    let at = format!("{field}.{name}");
+    let at = format!("{field}.{}", t.per_try_name);
     let one = fields.duration(per_try, &at);
     if !has_retry {
         let message = format!(
-            "bounds one attempt of a retried request, but {place} has no retry; add `retry`, \
-             or use `request` to bound the whole request"
+            "bounds one attempt of a retried request, but {} has no retry; add `retry`, \
+             or use `request` to bound the whole request",
+            t.place
         );
         fields.error(per_try.referenced, &at, message);
     }
-    if let (Some(one), Some(whole), Some(request)) = (one, whole, request)
+    if let (Some(one), Some(whole), Some(request)) = (one, whole, t.request)
         && one > whole
     {
         let message = format!(

@@ -28,15 +28,6 @@ const GRPC_CODES: [(&str, Code); 16] = [
     ("UNAUTHENTICATED", Code::Unauthenticated),
 ];
 
-/// The gRPC codes a retry policy may name: the ones xDS `retry_on` can say (gRFC A44).
-pub(crate) const RETRIABLE_GRPC_CODES: [Code; 5] = [
-    Code::Cancelled,
-    Code::DeadlineExceeded,
-    Code::Internal,
-    Code::ResourceExhausted,
-    Code::Unavailable,
-];
-
 /// HTTP statuses a retry may be on.
 pub(crate) const RETRY_HTTP_STATUSES: RangeInclusive<u32> = 500..=599;
 

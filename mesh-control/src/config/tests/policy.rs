@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use mesh_core::model::{
     AbortStatus, CircuitBreaker, ClusterPolicy, FailurePercentageEjection, FaultAbort, FaultDelay,
-    FaultInjection, HeaderMatch, LbPolicy, OutlierDetection, RetryBackoff, RetryBudget, RetryOn,
-    RetryPolicy, RoutePolicy, Share, StringMatch, SuccessRateEjection,
+    FaultInjection, HeaderMatch, LbPolicy, MAX_RING_SIZE_LIMIT, OutlierDetection, RetryBackoff,
+    RetryBudget, RetryOn, RetryPolicy, RoutePolicy, Share, StringMatch, SuccessRateEjection,
 };
 use tonic::Code;
 
@@ -318,6 +318,27 @@ spec:
     assert_eq!(cluster_policy(&config, "web"), &expected);
     assert_eq!(cluster_policy(&config, "v2"), &expected);
     assert_eq!(cluster_policy(&config, "v1"), &ClusterPolicy::default());
+}
+
+#[test]
+fn ring_sizes_left_out_take_the_xds_defaults() {
+    let ring = |sizes: &str| {
+        let yaml = format!(
+            "apiVersion: mesh.dev/v1alpha1\nkind: BackendPolicy\n\
+             metadata: {{name: b, namespace: demo}}\n\
+             spec:\n  targetRefs: [{{kind: Service, name: v1}}]\n  \
+             loadBalancer: {{type: RingHash, ringHash: {{header: x-user{sizes}}}}}\n"
+        );
+        cluster_policy(&load(&yaml).unwrap(), "v1").lb
+    };
+    let sizes = |min_ring_size, max_ring_size| LbPolicy::RingHash {
+        min_ring_size,
+        max_ring_size,
+    };
+    assert_eq!(ring(""), sizes(1024, MAX_RING_SIZE_LIMIT));
+    // A small maximum brings the minimum left out down with it.
+    assert_eq!(ring(", maxRingSize: 512"), sizes(512, 512));
+    assert_eq!(ring(", minRingSize: 8"), sizes(8, MAX_RING_SIZE_LIMIT));
 }
 
 #[test]

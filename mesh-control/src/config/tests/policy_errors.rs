@@ -1,7 +1,7 @@
 //! Invalid timeouts, retries, faults and backend policies: each error says file:line, object,
 //! field, what is wrong and what is allowed.
 
-use super::{assert_error, error_of};
+use super::{assert_error, error_of, load};
 
 /// HTTPRoute `demo/r` (web:80 -> v1, one rule at line 7) and RoutePolicy `demo/p` targeting it
 /// with `spec` (indented by two, starting at line 14).
@@ -179,7 +179,7 @@ fn percentages_are_from_0_to_100() {
         &["spec.fault.abort.percent: -1 is out of range"],
     );
     assert_error(
-        &backend_policy("outlierDetection: {maxEjectionPercent: 101}"),
+        &backend_policy("outlierDetection: {maxEjectionPercent: 101, consecutiveFailures: 5}"),
         &[
             "test.yaml:6: BackendPolicy demo/b: spec.outlierDetection.maxEjectionPercent: 101 is out \
            of range; use 0 to 100 (the most endpoints ejected at once, in percent)",
@@ -225,11 +225,22 @@ fn ring_hash_needs_a_header_and_sane_sizes() {
     );
     assert_error(
         &backend_policy(
-            "loadBalancer:\n    type: RingHash\n    ringHash: {header: x-user, minRingSize: 5000}",
+            "loadBalancer:\n    type: RingHash\n    \
+             ringHash: {header: x-user, minRingSize: 5000, maxRingSize: 4096}",
         ),
         &[
             "test.yaml:8: BackendPolicy demo/b: spec.loadBalancer.ringHash.minRingSize: 5000 is \
            above maxRingSize 4096; make it at most maxRingSize",
+        ],
+    );
+    // As in xDS, a ring has at most 8M entries.
+    assert_error(
+        &backend_policy(
+            "loadBalancer: {type: RingHash, ringHash: {header: x, maxRingSize: 8388609}}",
+        ),
+        &[
+            "spec.loadBalancer.ringHash.maxRingSize: 8388609 is out of range; use 1 to 8388608 \
+           (entries on the hash ring)",
         ],
     );
     assert_error(
@@ -410,4 +421,87 @@ fn routes_to_two_ring_hash_services_need_one_header() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn outlier_settings_survive_xds() {
+    // xDS says "off" with an enforcing percentage of 0, so off is said by leaving it out.
+    for algorithm in ["successRate", "failurePercentage"] {
+        assert_error(
+            &backend_policy(&format!(
+                "outlierDetection: {{consecutiveFailures: 5, {algorithm}: {{enforcingPercent: 0}}}}"
+            )),
+            &[&format!(
+                "test.yaml:6: BackendPolicy demo/b: spec.outlierDetection.{algorithm}.\
+                 enforcingPercent: 0 is out of range; use 1 to 100 ("
+            )],
+        );
+        let text = error_of(&backend_policy(&format!(
+            "outlierDetection: {{{algorithm}: {{enforcingPercent: 0}}}}"
+        )));
+        assert!(
+            text.contains(&format!("to turn {algorithm} off, remove it")),
+            "{text}"
+        );
+    }
+    // The factor travels in thousandths: below 0.001 it would be 0.
+    assert_error(
+        &backend_policy("outlierDetection: {successRate: {stdevFactor: 0.0004}}"),
+        &[
+            "spec.outlierDetection.successRate.stdevFactor: 0.0004 is out of range; use a number \
+           0.001 to 1000 (standard deviations below the mean success rate, in steps of 0.001)",
+        ],
+    );
+    assert_error(
+        &backend_policy("outlierDetection: {successRate: {stdevFactor: 1.2345}}"),
+        &[
+            "test.yaml:6: BackendPolicy demo/b: spec.outlierDetection.successRate.stdevFactor: \
+           1.2345 is not a multiple of 0.001; xDS carries the factor in thousandths, so use 1.23",
+        ],
+    );
+    assert!(
+        load(&backend_policy(
+            "outlierDetection: {successRate: {stdevFactor: 0.001}}"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn empty_blocks_are_refused() {
+    assert_error(
+        &backend_policy("outlierDetection: {interval: 1s}"),
+        &[
+            "test.yaml:6: BackendPolicy demo/b: spec.outlierDetection: ejects nothing; add \
+           consecutiveFailures, successRate or failurePercentage",
+        ],
+    );
+    assert_error(
+        &route_policy("timeouts: {}"),
+        &[
+            "test.yaml:14: RoutePolicy demo/p: spec.timeouts: sets nothing; add request or \
+           perTry, or remove timeouts",
+        ],
+    );
+    assert_error(
+        &rule_with("timeouts: {}"),
+        &[
+            "test.yaml:8: HTTPRoute demo/r: spec.rules[0].timeouts: sets nothing; add request or \
+           backendRequest, or remove timeouts",
+        ],
+    );
+    assert_error(
+        &route_policy("retry: {codes: [503], backoff: {}}"),
+        &[
+            "test.yaml:14: RoutePolicy demo/p: spec.retry.backoff: sets nothing; add base (and \
+           max), or remove backoff",
+        ],
+    );
+    // An empty `timeouts` no longer stands in the way of the rule's own.
+    let yaml = route_policy("timeouts: {}").replace(
+        "backendRefs: [{name: v1}]",
+        "backendRefs: [{name: v1}]\n      timeouts: {request: 2s}",
+    );
+    let text = error_of(&yaml);
+    assert!(!text.contains("is also set by"), "{text}");
 }

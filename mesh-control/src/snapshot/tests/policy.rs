@@ -84,3 +84,28 @@ fn backend_and_route_policies_reach_clusters_and_routes() {
     assert!(policy.timeout.is_some() && policy.retry.is_some() && policy.fault.is_some());
     assert_eq!(policy.hash_header.as_deref(), Some("x-user"));
 }
+
+/// The edges of what the YAML accepts survive xDS: the client reads what was configured.
+#[test]
+fn edge_settings_reach_the_client_unchanged() {
+    let edges = CONFIG
+        .replace(
+            "consecutiveFailures: 5}",
+            "successRate: {stdevFactor: 0.001, enforcingPercent: 1, minimumHosts: 1}, \
+             failurePercentage: {threshold: 0, enforcingPercent: 1}}",
+        )
+        .replace("{header: x-user}", "{header: x-user, maxRingSize: 512}");
+    let config = load_documents(&[("policy.yaml".into(), edges)]).unwrap();
+    let snapshot = Snapshot::build(
+        &config,
+        &RegisteredEndpoints::default(),
+        &BuildSettings::default(),
+    );
+    let v1 = "serviceb-v1.demo.svc.cluster.local:50051";
+    let cluster = decode::cluster(&decode_proto::<Cluster>(&snapshot, type_url::CLUSTER, v1));
+    let expected = &config.services[&ServiceRef::new("demo", "serviceb-v1")].policy;
+    let outlier = expected.outlier_detection.as_ref().unwrap();
+    assert_eq!(outlier.success_rate.unwrap().stdev_factor, 0.001);
+    assert_eq!(outlier.failure_percentage.unwrap().enforcing_percent, 1);
+    assert_eq!(&cluster.unwrap().policy, expected);
+}

@@ -181,9 +181,10 @@ fn share(
             ));
         }
     };
-    let capped = (u64::from(p.numerator) * scale).min(u64::from(Share::MILLION));
-    Share::from_per_million(u32::try_from(capped).unwrap_or(Share::MILLION))
-        .ok_or_else(|| ctx.error(field, "is over 100%"))
+    // A numerator over its denominator means every request, as in Envoy: capped at a million,
+    // which `from_per_million` always accepts.
+    let capped = (u64::from(p.numerator) * scale).min(u64::from(Share::MILLION)) as u32;
+    Ok(Share::from_per_million(capped).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -20,14 +20,9 @@ use prost::Message;
 
 use super::common::unpack;
 use super::error::{Context, DecodeError};
-use crate::model::LbPolicy;
+use crate::model::{DEFAULT_MIN_RING_SIZE, LbPolicy, MAX_RING_SIZE_LIMIT};
 use crate::xds::encode::TypedStruct;
 use crate::xds::type_url;
-
-/// The largest ring gRPC accepts.
-const MAX_RING_SIZE: u64 = 8 * 1024 * 1024;
-/// The ring sizes when unset.
-const DEFAULT_RING_SIZES: (u64, u64) = (1024, MAX_RING_SIZE);
 
 /// Decodes the balancer of a cluster.
 pub(crate) fn lb_policy(ctx: Context<'_>, proto: &Cluster) -> Result<LbPolicy, DecodeError> {
@@ -144,7 +139,8 @@ fn least_request(
     }
 }
 
-/// Ring hash: sizes up to [`MAX_RING_SIZE`], min <= max; zero or unset takes the default.
+/// Ring hash: sizes up to [`MAX_RING_SIZE_LIMIT`], min <= max; zero or unset takes the default
+/// ([`DEFAULT_MIN_RING_SIZE`], [`MAX_RING_SIZE_LIMIT`]).
 fn ring_hash(
     ctx: Context<'_>,
     field: &str,
@@ -153,16 +149,16 @@ fn ring_hash(
 ) -> Result<LbPolicy, DecodeError> {
     let size =
         |v: Option<UInt64Value>, default| v.map(|v| v.value).filter(|&v| v > 0).unwrap_or(default);
-    let min_ring_size = size(min, DEFAULT_RING_SIZES.0);
-    let max_ring_size = size(max, DEFAULT_RING_SIZES.1);
+    let min_ring_size = size(min, DEFAULT_MIN_RING_SIZE);
+    let max_ring_size = size(max, MAX_RING_SIZE_LIMIT);
     for (name, value) in [
         ("minimum_ring_size", min_ring_size),
         ("maximum_ring_size", max_ring_size),
     ] {
-        if value > MAX_RING_SIZE {
+        if value > MAX_RING_SIZE_LIMIT {
             return Err(ctx.error(
                 format!("{field}.{name}"),
-                format!("is {value}; it must be at most {MAX_RING_SIZE}"),
+                format!("is {value}; it must be at most {MAX_RING_SIZE_LIMIT}"),
             ));
         }
     }

@@ -109,14 +109,14 @@ fn ring_hash_sizes_follow_grpc() {
         decoded(None, Some(0)).unwrap(),
         LbPolicy::RingHash {
             min_ring_size: 1024,
-            max_ring_size: MAX_RING_SIZE,
+            max_ring_size: MAX_RING_SIZE_LIMIT,
         },
         "unset or zero sizes take the defaults"
     );
     let field = "load_balancing_policy.policies[0].typed_extension_config.typed_config";
-    let err = decoded(Some(MAX_RING_SIZE + 1), None).unwrap_err();
+    let err = decoded(Some(MAX_RING_SIZE_LIMIT + 1), None).unwrap_err();
     assert_eq!(err.field, format!("{field}.minimum_ring_size"));
-    let err = decoded(None, Some(MAX_RING_SIZE + 1)).unwrap_err();
+    let err = decoded(None, Some(MAX_RING_SIZE_LIMIT + 1)).unwrap_err();
     assert_eq!(err.field, format!("{field}.maximum_ring_size"));
     let err = decoded(Some(4096), Some(1024)).unwrap_err();
     assert_eq!(err.field, format!("{field}.minimum_ring_size"));
@@ -172,7 +172,7 @@ fn legacy_lb_policy_means_what_it_says() {
         decode(&c).unwrap(),
         LbPolicy::RingHash {
             min_ring_size: 1024,
-            max_ring_size: MAX_RING_SIZE
+            max_ring_size: MAX_RING_SIZE_LIMIT
         }
     );
     let config = |min, hash_function| {

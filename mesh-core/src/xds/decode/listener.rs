@@ -249,8 +249,9 @@ fn fault_filter(ctx: Context<'_>, field: &str, any: &Any) -> Result<(), DecodeEr
     if config.delay.is_some() || config.abort.is_some() {
         return Err(ctx.error(
             field,
-            "faults on the filter itself are not supported; set them per route or virtual host \
-             in typed_per_filter_config",
+            "a listener-level fault config (delay or abort on the filter itself) is not \
+             supported; put the fault on the route or virtual host, in typed_per_filter_config \
+             [\"envoy.filters.http.fault\"]",
         ));
     }
     Ok(())

@@ -3,8 +3,8 @@
 //! The rules are gRPC's: `retry_on` names this client does not know are ignored, and a policy
 //! that retries nothing is no policy; `num_retries` defaults to 1, must not be 0, and the
 //! attempts it gives are capped at [`MAX_ATTEMPTS`]; without `retry_back_off` the backoff is
-//! 25 ms, and with it `base_interval` must be positive, `max_interval` (when given) too, and
-//! `max_interval` defaults to ten times the base.
+//! 25 ms, and with it `base_interval` must be positive, `max_interval` (when given) at least
+//! as long (as Envoy requires), and `max_interval` defaults to ten times the base.
 //!
 //! Beyond gRPC's five status names, `retry_on` may say `connect-failure`,
 //! `retriable-status-codes` (the HTTP statuses 500 to 599 of `retriable_status_codes`; others
@@ -18,8 +18,8 @@ use envoy_types::pb::envoy::config::route::v3::RetryPolicy;
 
 use super::common::duration;
 use super::error::{Context, DecodeError};
-use crate::model::{self, MAX_ATTEMPTS, RetryBackoff, RetryOn};
-use crate::xds::encode::{CONNECT_FAILURE, GRPC_RETRY_ON, RETRIABLE_STATUS_CODES};
+use crate::model::{self, MAX_ATTEMPTS, RETRIABLE_GRPC_CODES, RetryBackoff, RetryOn};
+use crate::xds::encode::{CONNECT_FAILURE, RETRIABLE_STATUS_CODES, grpc_retry_on};
 
 /// The backoff base when `retry_back_off` is absent.
 const DEFAULT_BASE: Duration = Duration::from_millis(25);
@@ -88,6 +88,12 @@ fn backoff(
             if max.is_zero() {
                 return Err(ctx.error(max_field, "must be positive (or left out: 10 x base)"));
             }
+            if max < base {
+                return Err(ctx.error(
+                    max_field,
+                    format!("{max:?} is shorter than base_interval {base:?}"),
+                ));
+            }
             max
         }
     };
@@ -103,8 +109,9 @@ fn retry_on(proto: &RetryPolicy) -> RetryOn {
         .split(',')
         .map(|n| n.trim().to_ascii_lowercase())
     {
-        if let Some((_, code)) = GRPC_RETRY_ON.iter().find(|(n, _)| *n == name) {
-            push_new(&mut on.grpc_codes, *code);
+        let named = |code: &&tonic::Code| grpc_retry_on(**code) == Some(name.as_str());
+        if let Some(&code) = RETRIABLE_GRPC_CODES.iter().find(named) {
+            push_new(&mut on.grpc_codes, code);
             continue;
         }
         match name.as_str() {

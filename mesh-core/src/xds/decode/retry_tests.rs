@@ -147,6 +147,20 @@ fn backoff_needs_a_positive_base_and_max() {
 }
 
 #[test]
+fn backoff_max_is_at_least_the_base() {
+    let mut p = policy("unavailable");
+    p.retry_back_off = Some(RetryBackOff {
+        base_interval: Some(ms(100)),
+        max_interval: Some(ms(50)),
+    });
+    let err = decode(&p).unwrap_err();
+    assert_eq!(err.field, "r.retry_policy.retry_back_off.max_interval");
+    assert_eq!(err.reason, "50ms is shorter than base_interval 100ms");
+    p.retry_back_off.as_mut().unwrap().max_interval = Some(ms(100));
+    assert!(decode(&p).is_ok(), "equal is fine");
+}
+
+#[test]
 fn invalid_settings_are_refused_even_when_nothing_is_retried() {
     let mut p = policy("reset");
     p.num_retries = Some(UInt32Value { value: 0 });

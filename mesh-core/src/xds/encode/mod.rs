@@ -50,7 +50,7 @@ pub(crate) use cluster_policy::{
 pub use endpoint::cluster_load_assignment;
 pub use listener::listener;
 pub use route::route_config;
-pub(crate) use route_policy::{CONNECT_FAILURE, GRPC_RETRY_ON, RETRIABLE_STATUS_CODES};
+pub(crate) use route_policy::{CONNECT_FAILURE, RETRIABLE_STATUS_CODES, grpc_retry_on};
 
 /// Wraps a message in an `Any` whose type URL names the message's type
 /// (for resources, one of [`crate::xds::type_url`]).

@@ -253,6 +253,14 @@ fn clusters_round_trip() {
     }
 }
 
+/// The xDS defaults of success-rate ejection.
+const SUCCESS_RATE: SuccessRateEjection = SuccessRateEjection {
+    stdev_factor: 1.9,
+    enforcing_percent: 100,
+    minimum_hosts: 5,
+    request_volume: 100,
+};
+
 /// Cluster policies with every balancer and each outlier algorithm on and off.
 fn cluster_policies() -> Vec<ClusterPolicy> {
     let outlier = OutlierDetection {
@@ -261,12 +269,7 @@ fn cluster_policies() -> Vec<ClusterPolicy> {
         max_ejection_time: Duration::from_secs(300),
         max_ejection_percent: 34,
         consecutive_failures: Some(5),
-        success_rate: Some(SuccessRateEjection {
-            stdev_factor: 1.9,
-            enforcing_percent: 100,
-            minimum_hosts: 5,
-            request_volume: 100,
-        }),
+        success_rate: Some(SUCCESS_RATE),
         failure_percentage: Some(FailurePercentageEjection {
             threshold: 85,
             enforcing_percent: 100,
@@ -281,6 +284,36 @@ fn cluster_policies() -> Vec<ClusterPolicy> {
     };
     vec![
         ClusterPolicy::default(),
+        // The edges of what mesh-control accepts: enforcing percentages from 1, a stdev factor
+        // in thousandths from 0.001.
+        ClusterPolicy {
+            outlier_detection: Some(OutlierDetection {
+                success_rate: Some(SuccessRateEjection {
+                    stdev_factor: 0.001,
+                    enforcing_percent: 1,
+                    minimum_hosts: 1,
+                    request_volume: 1,
+                }),
+                failure_percentage: Some(FailurePercentageEjection {
+                    threshold: 0,
+                    enforcing_percent: 1,
+                    minimum_hosts: 1,
+                    request_volume: 1,
+                }),
+                ..outlier.clone()
+            }),
+            ..Default::default()
+        },
+        ClusterPolicy {
+            outlier_detection: Some(OutlierDetection {
+                success_rate: Some(SuccessRateEjection {
+                    stdev_factor: 1.234,
+                    ..SUCCESS_RATE
+                }),
+                ..outlier.clone()
+            }),
+            ..Default::default()
+        },
         ClusterPolicy {
             lb: LbPolicy::P2cLeastRequest,
             circuit_breaker: CircuitBreaker {
@@ -330,6 +363,91 @@ fn cluster_policies_round_trip() {
         };
         assert_eq!(decode::cluster(&cluster(&model)).unwrap(), model);
     }
+}
+
+/// The outlier settings mesh-control refuses are those that xDS cannot carry: an enforcing
+/// percentage of 0 says "off", and the stdev factor travels in thousandths.
+#[test]
+fn outlier_settings_xds_cannot_carry_do_not_round_trip() {
+    let decoded = |success_rate| {
+        let model = model::Cluster {
+            name: "c".into(),
+            eds_service_name: "c-eds".into(),
+            policy: ClusterPolicy {
+                outlier_detection: Some(OutlierDetection {
+                    interval: Duration::from_secs(1),
+                    base_ejection_time: Duration::from_secs(30),
+                    max_ejection_time: Duration::from_secs(300),
+                    max_ejection_percent: 10,
+                    consecutive_failures: None,
+                    success_rate: Some(success_rate),
+                    failure_percentage: None,
+                }),
+                ..Default::default()
+            },
+            protocol: UpstreamProtocol::Http2,
+            tls: None,
+        };
+        let policy = decode::cluster(&cluster(&model)).unwrap().policy;
+        policy.outlier_detection.unwrap().success_rate
+    };
+    let off = SuccessRateEjection {
+        enforcing_percent: 0,
+        ..SUCCESS_RATE
+    };
+    assert_eq!(decoded(off), None);
+    let off_grid = SuccessRateEjection {
+        stdev_factor: 1.2345,
+        ..SUCCESS_RATE
+    };
+    assert_ne!(decoded(off_grid), Some(off_grid));
+}
+
+/// Retry and fault set on a virtual host are the defaults of its routes; a route's own replace
+/// them, and the decoded model encodes back to the same routes.
+#[test]
+fn virtual_host_defaults_round_trip() {
+    let policies = route_policies();
+    let host_retry = policies[0].retry.clone().unwrap();
+    let host_fault = policies[0].fault.clone().unwrap();
+    let own_retry = policies[1].retry.clone().unwrap();
+    let own_fault = policies[1].fault.clone().unwrap();
+
+    let mut model = rich_route_config();
+    model.virtual_hosts[0].routes[1].policy = RoutePolicy {
+        retry: Some(own_retry.clone()),
+        fault: Some(own_fault.clone()),
+        ..Default::default()
+    };
+    let mut proto = route_config(&model);
+    let host = &mut proto.virtual_hosts[0];
+    host.retry_policy = Some(route_policy::retry_policy(&host_retry));
+    host.typed_per_filter_config = [(
+        fault::FAULT_FILTER.to_string(),
+        fault::per_route_config(&host_fault),
+    )]
+    .into();
+
+    let decoded = decode::route_config(&proto).unwrap();
+    let routes = &decoded.virtual_hosts[0].routes;
+    for i in [0, 2] {
+        assert_eq!(
+            routes[i].policy.retry.as_ref(),
+            Some(&host_retry),
+            "route {i}"
+        );
+        assert_eq!(
+            routes[i].policy.fault.as_ref(),
+            Some(&host_fault),
+            "route {i}"
+        );
+    }
+    assert_eq!(routes[1].policy.retry.as_ref(), Some(&own_retry));
+    assert_eq!(routes[1].policy.fault.as_ref(), Some(&own_fault));
+    assert_eq!(
+        decode::route_config(&route_config(&decoded)).unwrap(),
+        decoded
+    );
 }
 
 #[test]

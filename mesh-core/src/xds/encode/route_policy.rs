@@ -17,14 +17,19 @@ use envoy_types::pb::google::protobuf::UInt32Value;
 use super::{duration, to_any};
 use crate::model;
 
-/// The `retry_on` names of the gRPC statuses a retry policy can say.
-pub(crate) const GRPC_RETRY_ON: [(&str, tonic::Code); 5] = [
-    ("cancelled", tonic::Code::Cancelled),
-    ("deadline-exceeded", tonic::Code::DeadlineExceeded),
-    ("internal", tonic::Code::Internal),
-    ("resource-exhausted", tonic::Code::ResourceExhausted),
-    ("unavailable", tonic::Code::Unavailable),
-];
+/// The `retry_on` name of a gRPC status: one for each of [`model::RETRIABLE_GRPC_CODES`],
+/// `None` for the others.
+pub(crate) fn grpc_retry_on(code: tonic::Code) -> Option<&'static str> {
+    let name = match code {
+        tonic::Code::Cancelled => "cancelled",
+        tonic::Code::DeadlineExceeded => "deadline-exceeded",
+        tonic::Code::Internal => "internal",
+        tonic::Code::ResourceExhausted => "resource-exhausted",
+        tonic::Code::Unavailable => "unavailable",
+        _ => return None,
+    };
+    Some(name)
+}
 /// The `retry_on` name that turns on `retriable_status_codes`.
 pub(crate) const RETRIABLE_STATUS_CODES: &str = "retriable-status-codes";
 /// The `retry_on` name of connection failures.
@@ -40,19 +45,14 @@ pub(super) fn max_stream_duration(timeout: std::time::Duration) -> MaxStreamDura
     }
 }
 
-/// A retry policy. gRPC statuses that xDS has no name for (the model allows only the five of
-/// [`GRPC_RETRY_ON`]) are left out.
+/// A retry policy. gRPC statuses that xDS has no name for (the model allows only
+/// [`model::RETRIABLE_GRPC_CODES`]) are left out.
 pub(super) fn retry_policy(retry: &model::RetryPolicy) -> RetryPolicy {
     let on = &retry.retry_on;
     let mut names: Vec<&str> = on
         .grpc_codes
         .iter()
-        .filter_map(|code| {
-            GRPC_RETRY_ON
-                .iter()
-                .find(|(_, c)| c == code)
-                .map(|(name, _)| *name)
-        })
+        .filter_map(|&code| grpc_retry_on(code))
         .collect();
     if !on.http_statuses.is_empty() {
         names.push(RETRIABLE_STATUS_CODES);
@@ -135,6 +135,20 @@ mod tests {
             panic!("predicate without typed_config");
         };
         assert_eq!(any.type_url, type_url::PREVIOUS_HOSTS);
+    }
+
+    #[test]
+    fn every_retriable_code_has_its_own_name() {
+        let names: Vec<_> = model::RETRIABLE_GRPC_CODES
+            .iter()
+            .map(|&code| grpc_retry_on(code))
+            .collect();
+        assert!(names.iter().all(Option::is_some), "{names:?}");
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert_eq!(grpc_retry_on(tonic::Code::Aborted), None);
     }
 
     #[test]
