@@ -220,6 +220,8 @@ async fn without_identity_a_strict_listener_is_an_error_and_plaintext_is_served(
 /// The inbound listener of a server at `addr` in mode `tls`.
 fn inbound(addr: SocketAddr, tls: InboundTls) -> Listener {
     Listener::Server(ServerListener {
+        authorization: None,
+        rate_limit: None,
         name: format!("grpc/server?xds.resource.listening_address={addr}"),
         address: addr,
         routes: RouteSource::Rds("inbound".into()),

@@ -70,6 +70,8 @@ impl Snapshot {
             .parse()
             .ok()?;
         let listener = model::Listener::Server(ServerListener {
+            authorization: None,
+            rate_limit: None,
             name: name.to_string(),
             address,
             routes: RouteSource::Inline(Arc::new(local_routes())),

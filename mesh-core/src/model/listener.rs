@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::RouteConfig;
+use super::{Authorization, LocalRateLimit, RouteConfig};
 
 /// A Listener resource, as a client (`ApiListener`) or a server (A36 inbound listener) sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +44,10 @@ pub struct ServerListener {
     pub routes: RouteSource,
     /// Which connections the server accepts: mTLS, plaintext or both.
     pub tls: InboundTls,
+    /// Which calls it accepts, by caller and request; `None`: all.
+    pub authorization: Option<Authorization>,
+    /// How many calls it accepts; `None`: no bound.
+    pub rate_limit: Option<LocalRateLimit>,
 }
 
 /// Which connections a server accepts (its mTLS mode).

@@ -15,6 +15,7 @@
 
 mod cluster;
 mod endpoint;
+mod inbound_policy;
 mod listener;
 mod matcher;
 mod policy;
@@ -22,6 +23,9 @@ mod route;
 
 pub use cluster::{Cluster, UpstreamProtocol, UpstreamTls};
 pub use endpoint::{ClusterLoadAssignment, Endpoint, HealthStatus};
+pub use inbound_policy::{
+    Authorization, AuthzAction, AuthzRule, LocalRateLimit, Permission, Principal,
+};
 pub use listener::{ClientListener, InboundTls, Listener, RouteSource, ServerListener};
 pub use matcher::{Pattern, PatternError, StringMatch};
 pub use policy::{

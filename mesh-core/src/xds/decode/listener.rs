@@ -100,6 +100,8 @@ fn server_listener(ctx: Context<'_>, proto: &Listener) -> Result<model::Listener
         InboundTls::Plaintext
     };
     Ok(model::Listener::Server(ServerListener {
+        authorization: None,
+        rate_limit: None,
         name: proto.name.clone(),
         address,
         routes,

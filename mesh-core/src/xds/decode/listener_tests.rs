@@ -240,6 +240,8 @@ fn server_listener_takes_the_default_chain_then_the_first() {
     assert_eq!(
         got,
         model::Listener::Server(ServerListener {
+            authorization: None,
+            rate_limit: None,
             name: name.into(),
             address: "127.0.0.1:8080".parse().unwrap(),
             routes: RouteSource::Rds("default".into()),

@@ -194,6 +194,8 @@ mod tests {
         };
         let name = format!("{}127.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX);
         let encoded = listener(&model::Listener::Server(ServerListener {
+            authorization: None,
+            rate_limit: None,
             name: name.clone(),
             address: "127.0.0.1:50051".parse().unwrap(),
             routes: RouteSource::Inline(Arc::new(inbound)),

@@ -218,6 +218,8 @@ fn listeners_round_trip() {
         InboundTls::Strict,
     ] {
         let server = model::Listener::Server(ServerListener {
+            authorization: None,
+            rate_limit: None,
             name: format!("{}127.0.0.1:50051", type_url::SERVER_LISTENER_PREFIX),
             address: "127.0.0.1:50051".parse().unwrap(),
             routes: RouteSource::Inline(Arc::clone(&inbound)),
