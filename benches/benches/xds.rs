@@ -65,6 +65,8 @@ fn one_service() -> MeshConfig {
             ports: vec![port],
             tls: Default::default(),
             policy: Default::default(),
+            authorization: None,
+            rate_limit: None,
         },
     );
     config

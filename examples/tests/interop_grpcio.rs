@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use examples::process::Proc;
 use support::{
-    JOIN_TOKENS, Mesh, PLAINTEXT, assert_eventually, call_n, demo_cmd, proto_dir, python,
-    python_dir, static_service, two_versions_with,
+    JOIN_TOKENS, Mesh, PLAINTEXT, assert_eventually, authorize_only, call_n, demo_cmd, get,
+    proto_dir, python, python_dir, static_service, two_versions_with,
 };
 use tokio::process::Command;
 
@@ -129,40 +129,6 @@ metadata: { name: strict, namespace: demo }
 spec: { mode: STRICT, serviceAccounts: [serviceb] }
 "#;
 
-/// `mesh-control bootstrap --identity NS/SA --cert-dir DIR`, as a non-Rust app would get it.
-async fn bootstrap_with_certs(
-    mesh: &Mesh,
-    node: &str,
-    identity: &str,
-    dir: &std::path::Path,
-) -> String {
-    let xds = mesh.xds_addr.to_string();
-    let state = mesh.state_dir();
-    let out = demo_cmd(&[
-        "control",
-        "bootstrap",
-        "--node-id",
-        node,
-        "--xds-server",
-        &xds,
-        "--identity",
-        identity,
-        "--cert-dir",
-        dir.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ])
-    .output()
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "bootstrap --cert-dir failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_client_with_xds_credentials_calls_a_rust_server_over_mtls() {
     let config = format!("{}---\n{STRICT}", support::split_config(1, 0));
@@ -170,8 +136,9 @@ async fn grpcio_client_with_xds_credentials_calls_a_rust_server_over_mtls() {
     mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
         .await;
     let certs = tempfile::tempdir().unwrap();
-    let bootstrap =
-        bootstrap_with_certs(&mesh, "python-client", "demo/servicea", certs.path()).await;
+    let bootstrap = mesh
+        .bootstrap_with_certs("python-client", "demo/servicea", certs.path())
+        .await;
 
     let result = xds_client(&bootstrap, &["--calls", "50", "--xds-creds"]).await;
     assert_eq!(result["errors"].as_u64(), Some(0), "{result}");
@@ -188,8 +155,9 @@ async fn grpcio_client_with_xds_credentials_calls_a_rust_server_over_mtls() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mesh_channel_calls_a_grpcio_xds_server_over_mtls() {
+/// mesh-control serving Service `pyxds` (STRICT, served as demo/pyserver) at a free port, and
+/// the YAML documents `more`; and the grpcio xDS server of `pyxds`, fed by it.
+async fn python_xds_server(more: &str) -> (Mesh, Proc) {
     // A free port for the Python server, which mesh-control must know before it starts.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -203,13 +171,17 @@ kind: TLSPolicy
 metadata: {{ name: strict, namespace: demo }}
 spec: {{ targetRef: {{ kind: Service, name: pyxds }}, mode: STRICT, serviceAccounts: [pyserver] }}
 ---
-{}"#,
+{}---
+{more}"#,
         static_service("pyxds", port)
     );
     let mesh = Mesh::start(&[("mesh.yaml", &config)]).await;
-    let certs = tempfile::tempdir().unwrap();
-    let bootstrap =
-        bootstrap_with_certs(&mesh, "python-server", "demo/pyserver", certs.path()).await;
+    // The certificates live as long as the mesh's log dir, as the server reads them.
+    let certs = mesh.logs.path().join("pyserver-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let bootstrap = mesh
+        .bootstrap_with_certs("python-server", "demo/pyserver", &certs)
+        .await;
     let mut cmd = Command::new(python());
     cmd.arg(python_dir().join("xds_server.py"))
         .args(["--port", &port.to_string(), "--proto-dir"])
@@ -218,7 +190,12 @@ spec: {{ targetRef: {{ kind: Service, name: pyxds }}, mode: STRICT, serviceAccou
     let server = Proc::spawn("python-xds", cmd, mesh.logs.path())
         .await
         .unwrap();
+    (mesh, server)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_channel_calls_a_grpcio_xds_server_over_mtls() {
+    let (mesh, server) = python_xds_server("").await;
     let client = mesh.client("xds:///pyxds.demo:50051").await;
     assert_eventually(
         "the grpcio xDS server answers over mTLS",
@@ -356,4 +333,34 @@ spec:
         (share(&result, "OK") - (1.0 - aborted)).abs() < 1e-9,
         "{result}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpcio_xds_server_enforces_the_authorization_policy() {
+    // gRPC servers enforce xDS RBAC filters (gRFC A41) by the caller's certificate.
+    let (mesh, server) = python_xds_server(&authorize_only("servicea", "pyxds")).await;
+    let target = "xds:///pyxds.demo:50051";
+    let servicea = mesh.client(target).await;
+    let impostor = mesh.client_with(target, Some(mesh.identity("dev-impostor").await));
+    assert_eventually(
+        "the grpcio xDS server answers serviceA",
+        Duration::from_secs(30),
+        || async {
+            match get(&servicea).await {
+                Ok(replica) if replica == "python-xds" => Ok(()),
+                other => Err(format!("{other:?}\npython log:\n{}", server.log().await)),
+            }
+        },
+    )
+    .await;
+    for _ in 0..10 {
+        assert_eq!(get(&servicea).await.ok().as_deref(), Some("python-xds"));
+        let denied = get(&impostor).await.unwrap_err();
+        assert_eq!(
+            denied.code(),
+            tonic::Code::PermissionDenied,
+            "{denied:?}\npython log:\n{}",
+            server.log().await
+        );
+    }
 }

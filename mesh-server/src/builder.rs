@@ -10,11 +10,14 @@ use mesh_core::registration::Registration;
 use mesh_core::xds::XdsClient;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
-use crate::server::{MeshServer, Xds};
+use crate::server::{MeshServer, Timeouts, Xds};
 use crate::{Error, inbound};
 
 /// How long in-flight requests may take to finish after shutdown unless configured otherwise.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a draining server keeps serving after leaving EDS unless configured otherwise.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(1);
 
 /// Configures a [`MeshServer`]; [`bind`](Self::bind) makes it.
 ///
@@ -27,6 +30,7 @@ pub struct MeshServerBuilder {
     advertise: Option<SocketAddr>,
     identity: Option<Identity>,
     shutdown_timeout: Duration,
+    drain_delay: Duration,
 }
 
 impl Default for MeshServerBuilder {
@@ -37,6 +41,7 @@ impl Default for MeshServerBuilder {
             advertise: None,
             identity: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            drain_delay: DEFAULT_DRAIN_DELAY,
         }
     }
 }
@@ -86,6 +91,15 @@ impl MeshServerBuilder {
         self
     }
 
+    /// How long a draining server (at shutdown, or when mesh-control removes its inbound
+    /// listener) keeps serving after it reported `NOT_SERVING` and left EDS, so that clients
+    /// learn it and move away before it sends GOAWAY. Default: [`DEFAULT_DRAIN_DELAY`] (1 s);
+    /// zero skips the wait. A server that never served does not wait.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
+        self
+    }
+
     /// Binds the listening socket and, with a bootstrap, starts the xDS client that registers
     /// the server (with the advertised or bound address) and follows its inbound listener.
     ///
@@ -121,7 +135,10 @@ impl MeshServerBuilder {
             local_addr,
             xds,
             self.identity,
-            self.shutdown_timeout,
+            Timeouts {
+                drain_delay: self.drain_delay,
+                shutdown: self.shutdown_timeout,
+            },
         ))
     }
 }

@@ -24,12 +24,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::Body;
 use mesh_core::deadline::{self, GRPC_TIMEOUT, MESH_TIMEOUT};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
+
+pub use crate::body::ResponseBody;
+use crate::respond::{Refusal, is_grpc};
 
 /// Bounds each request by the deadline its caller sent; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -63,13 +65,6 @@ impl<S> Deadline<S> {
     pub fn new(inner: S) -> Self {
         Self { inner }
     }
-}
-
-/// Whether a request is gRPC, which decides the header read and the answer at expiry.
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// The deadline `headers` ask for, read now; `None` without (or with a malformed) header.
@@ -148,58 +143,13 @@ where
 
 /// The answer to a request whose deadline passed.
 fn expired<B>(grpc: bool) -> Response<ResponseBody<B>> {
-    let mut response = Response::new(ResponseBody { inner: None });
-    if grpc {
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", HeaderValue::from_static("4"));
-        headers.insert(
-            "grpc-message",
-            HeaderValue::from_static("deadline exceeded: the caller's grpc-timeout passed"),
-        );
-    } else {
-        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    Refusal {
+        http: StatusCode::GATEWAY_TIMEOUT,
+        grpc: 4,
+        message: "deadline exceeded: the caller's grpc-timeout passed".into(),
+        header: None,
     }
-    response
-}
-
-pin_project! {
-    /// The body of a [`Deadline`] response: the handler's, or none for the expiry answer.
-    pub struct ResponseBody<B> {
-        #[pin]
-        inner: Option<B>,
-    }
-}
-
-impl<B> ResponseBody<B> {
-    fn wrap(response: Response<B>) -> Response<Self> {
-        response.map(|body| ResponseBody { inner: Some(body) })
-    }
-}
-
-impl<B: Body> Body for ResponseBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        match self.project().inner.as_pin_mut() {
-            Some(body) => body.poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
-    }
+    .response(grpc)
 }
 
 #[cfg(test)]
@@ -207,6 +157,7 @@ mod tests {
     use std::convert::Infallible;
     use std::time::Duration;
 
+    use http::header::CONTENT_TYPE;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use tower::{Layer, ServiceExt};
 
@@ -242,7 +193,7 @@ mod tests {
         let response = service.oneshot(request(true, Some("250m"))).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers().get("grpc-status").is_none());
-        assert_eq!(response.into_body().inner.unwrap(), "Some(250ms)");
+        assert_eq!(response.into_body().into_inner().unwrap(), "Some(250ms)");
     }
 
     #[tokio::test(start_paused = true)]
@@ -270,7 +221,7 @@ mod tests {
         for header in [None, Some("soon")] {
             let service = DeadlineLayer::new().layer(handler(Duration::from_secs(60)));
             let response = service.oneshot(request(true, header)).await.unwrap();
-            assert_eq!(response.into_body().inner.unwrap(), "None");
+            assert_eq!(response.into_body().into_inner().unwrap(), "None");
         }
     }
 
@@ -278,7 +229,7 @@ mod tests {
     async fn an_http_handler_sees_the_mesh_timeout() {
         let service = DeadlineLayer::new().layer(handler(Duration::ZERO));
         let response = service.oneshot(request(false, Some("3S"))).await.unwrap();
-        assert_eq!(response.into_body().inner.unwrap(), "Some(3s)");
+        assert_eq!(response.into_body().into_inner().unwrap(), "Some(3s)");
     }
 
     /// Through a real MeshServer over h2c: the layer is applied to what it serves.

@@ -3,17 +3,23 @@
 //! A meshed server asks for the Listener `grpc/server?xds.resource.listening_address=IP:PORT`
 //! (gRFC A36). Subscribing also opens the ADS stream that carries the server's registration in
 //! its node metadata. The listener's mTLS mode ([`InboundTls`]) decides which connections the
-//! server accepts; [`follow`] publishes it for the accept loop, and each change applies to the
-//! connections accepted after it.
+//! server accepts, and its policies ([`InboundPolicy`]) which calls; [`follow`] publishes both:
+//! a new mode applies to the connections accepted after it, new policies to the calls that
+//! come after them.
 //!
-//! If the listener goes away, the last mode stays (fail static).
+//! A listener that mesh-control removes after it was in force means the server should no
+//! longer serve: [`follow`] says [`Inbound::Removed`] and the server drains. A listener that
+//! never arrived, or the control service going away, leaves everything as it is (fail static).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mesh_core::model::{InboundTls, Listener};
 use mesh_core::xds::type_url::SERVER_LISTENER_PREFIX;
 use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
 use tokio::sync::watch;
+
+use crate::InboundPolicy;
 
 /// The name of the inbound listener of a server listening on `addr`.
 pub(crate) fn listener_name(addr: SocketAddr) -> String {
@@ -35,15 +41,29 @@ fn effective(listener: InboundTls, has_identity: bool) -> InboundTls {
     }
 }
 
-/// Follows the inbound listener until the xDS client shuts down, logging its states and
-/// publishing the mode the server applies (`None` until the listener first arrives).
+/// What the server knows of its inbound listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inbound {
+    /// Not arrived yet: nothing is accepted.
+    Pending,
+    /// In force, with the mTLS mode the server applies.
+    InForce(InboundTls),
+    /// Removed by mesh-control after having been in force: the server drains.
+    Removed,
+}
+
+/// Follows the inbound listener until the xDS client shuts down or the listener is removed,
+/// logging its states and publishing its policies, then the state (so that a call accepted in
+/// a state sees its policies).
 pub(crate) async fn follow(
     mut watch: ResourceWatch<Listener>,
     addr: SocketAddr,
     has_identity: bool,
-    mode: watch::Sender<Option<InboundTls>>,
+    state: watch::Sender<Inbound>,
+    policy: watch::Sender<Arc<InboundPolicy>>,
 ) {
     let mut said_no_identity = false;
+    let mut seen = false;
     loop {
         match watch.current() {
             ResourceState::Pending => {}
@@ -54,14 +74,28 @@ pub(crate) async fn follow(
                         tracing::error!(%addr, "inbound listener says STRICT but this server has no identity: serving plaintext; give the MeshServer an Identity");
                     }
                     let applied = effective(server.tls, has_identity);
-                    tracing::info!(%addr, listener = %server.name, mtls = ?applied, "received the inbound xDS listener");
-                    mode.send_replace(Some(applied));
+                    let new = InboundPolicy::of(server);
+                    tracing::info!(%addr, listener = %server.name, mtls = ?applied, authorization = new.authorization.is_some(), rate_limit = ?new.rate_limit, "received the inbound xDS listener");
+                    policy.send_if_modified(|current| {
+                        let changed = **current != new;
+                        if changed {
+                            *current = Arc::new(new);
+                        }
+                        changed
+                    });
+                    state.send_replace(Inbound::InForce(applied));
+                    seen = true;
                 }
                 Listener::Client(client) => {
                     tracing::warn!(%addr, listener = %client.name, "the inbound xDS listener is a client listener; ignoring it");
                 }
             },
             ResourceState::DoesNotExist => {
+                if seen {
+                    tracing::warn!(%addr, "mesh-control removed the inbound listener of this server");
+                    state.send_replace(Inbound::Removed);
+                    return;
+                }
                 tracing::warn!(%addr, "mesh-control has no inbound listener for this server");
             }
         }

@@ -20,8 +20,43 @@
 //!
 //! [`MeshServerBuilder::bind`] binds the port and starts an xDS client whose node metadata
 //! registers the server as an endpoint of each registered service; [`MeshServer::serve`] serves
-//! HTTP/1.1 and h2c on that port until shutdown, then drops the xDS client, which deregisters
-//! the server. Without a bootstrap it is a plain server.
+//! HTTP/1.1 and h2c on that port until shutdown, then drains (see below): it drops the xDS
+//! client, which deregisters the server. Without a bootstrap it is a plain server.
+//!
+//! # The inbound stack
+//!
+//! Every request goes through the same layers, in this order, before the application:
+//!
+//! 1. the caller's identity ([`PeerIdentity`](mesh_core::identity::PeerIdentity), from mTLS);
+//! 2. its [`Deadline`];
+//! 3. health checks and `/ready`, answered by the server itself (see below);
+//! 4. the [authorization](authz) ([`AuthzLayer`]): who may call what, PERMISSION_DENIED / 403;
+//! 5. the [rate limit](rate_limit) ([`RateLimitLayer`]): a token bucket per server,
+//!    RESOURCE_EXHAUSTED / 429 with a retry hint.
+//!
+//! The policies come from the server's inbound xDS listener (mesh-control's
+//! `AuthorizationPolicy` and `RateLimitPolicy`); a new version applies to the next call, without
+//! a restart and without touching calls in flight. Each layer is a plain tower layer, usable on
+//! its own with a fixed policy or a `watch` channel of [`InboundPolicy`].
+//! [`MeshServer::handle`] gives the server's counters ([`ServerCounterSnapshot`]: requests,
+//! denied, rate limited).
+//!
+//! # Health
+//!
+//! The same port serves `grpc.health.v1.Health` (the overall status, service `""`) and
+//! `GET /ready`: `SERVING` / `200` once the inbound config is in force (at once without xDS),
+//! `NOT_SERVING` / `503` before that and while draining. Neither goes through the authorization
+//! or the rate limit, nor is counted.
+//!
+//! # Drain
+//!
+//! At shutdown, or when mesh-control removes the server's inbound listener, the server drains,
+//! logging each step: health says `NOT_SERVING` and the server leaves EDS (the ADS stream ends,
+//! mesh-control removes its endpoints); it keeps serving for the
+//! [drain delay](MeshServerBuilder::drain_delay) (default [`DEFAULT_DRAIN_DELAY`], 1 s) while
+//! clients move to other endpoints; then it stops accepting, sends HTTP/2 GOAWAY and lets the
+//! calls in flight finish, up to the [shutdown timeout](MeshServerBuilder::shutdown_timeout)
+//! (default 30 s). A removed listener ends [`MeshServer::serve`] like a shutdown.
 //!
 //! # mTLS and the peer's identity
 //!
@@ -55,21 +90,31 @@
 //! calls the handler makes through `mesh-client` are bounded by what is left of it, and a
 //! request still unanswered when it passes gets `DEADLINE_EXCEEDED` (gRPC) or `504` (HTTP).
 //! See [`deadline`]; the same layer, [`DeadlineLayer`], works on any tower service.
-//!
-//! Authorization, rate limits and drain policies will join the inbound stack here.
 
 mod accept;
+pub mod authz;
+mod body;
 mod builder;
+mod connections;
+mod counters;
 pub mod deadline;
 mod error;
+mod health;
 mod inbound;
 mod peer;
+mod policy;
+pub mod rate_limit;
+mod respond;
 mod server;
 
-pub use builder::{DEFAULT_SHUTDOWN_TIMEOUT, MeshServerBuilder};
+pub use authz::{Authz, AuthzLayer};
+pub use builder::{DEFAULT_DRAIN_DELAY, DEFAULT_SHUTDOWN_TIMEOUT, MeshServerBuilder};
+pub use counters::ServerCounterSnapshot;
 pub use deadline::{Deadline, DeadlineLayer};
 pub use error::Error;
-pub use server::MeshServer;
+pub use policy::InboundPolicy;
+pub use rate_limit::{RateLimit, RateLimitLayer};
+pub use server::{MeshServer, ServerHandle};
 
 /// A boxed error, as tower services and bodies use.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

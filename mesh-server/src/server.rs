@@ -1,4 +1,4 @@
-//! [`MeshServer`]: accepting connections and serving them until shutdown.
+//! [`MeshServer`]: accepting connections, serving them, and draining at the end.
 //!
 //! One port serves HTTP/1.1 and HTTP/2 (h2c with prior knowledge, as gRPC uses), told apart by
 //! the connection preface, over plaintext or mTLS as the server's mode says (see
@@ -6,35 +6,38 @@
 //! listener has arrived, since that says which mode applies; until then they wait in the
 //! listen backlog.
 //!
-//! Shutdown is graceful: stop accepting, let the requests in flight finish (up to the shutdown
-//! timeout, then close what is left), then drop the xDS client, which ends the ADS stream, so
-//! mesh-control removes the server's endpoints.
+//! Every request goes through one stack, top to bottom: the caller's identity
+//! ([`PeerIdentity`](mesh_core::identity::PeerIdentity)), its [`Deadline`], health checks and `/ready` (answered here), the
+//! [authorization](crate::authz), the [rate limit](crate::rate_limit), then the application.
+//!
+//! Draining (at shutdown, or when mesh-control removes the inbound listener) goes in steps, each
+//! logged: health says `NOT_SERVING` and the xDS client is dropped, which ends the ADS stream,
+//! so mesh-control removes the server's endpoints; the server keeps serving for the drain delay
+//! while clients learn it; then it stops accepting, sends GOAWAY, and lets the requests in
+//! flight finish (up to the shutdown timeout, then it closes what is left).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
-use mesh_core::identity::{Identity, PeerIdentity};
+use mesh_core::identity::Identity;
 use mesh_core::model::{InboundTls, Listener};
 use mesh_core::xds::{ResourceWatch, XdsClient};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+use tower::Layer;
 
-use crate::accept::{Accepted, Acceptor, Refused};
-use crate::deadline::Deadline;
-use crate::peer::AddPeer;
-use crate::{BoxError, Error, MeshServerBuilder, inbound};
-
-/// How long to pause accepting after an accept error (such as too many open files).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+use crate::accept::Acceptor;
+use crate::connections::{Accepting, Stop};
+use crate::counters::{Counters, ServerCounterSnapshot};
+use crate::health::Health;
+use crate::inbound::{self, Inbound};
+use crate::{AuthzLayer, BoxError, Error, InboundPolicy, MeshServerBuilder, RateLimitLayer};
 
 /// A bound meshed server, ready to [`serve`](Self::serve).
 #[derive(Debug)]
@@ -43,7 +46,17 @@ pub struct MeshServer {
     local_addr: SocketAddr,
     xds: Option<Xds>,
     identity: Option<Identity>,
-    shutdown_timeout: Duration,
+    timeouts: Timeouts,
+    counters: Counters,
+}
+
+/// How long draining may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    /// How long to keep serving after leaving EDS, while clients move away.
+    pub(crate) drain_delay: Duration,
+    /// How long requests in flight may take to finish after that.
+    pub(crate) shutdown: Duration,
 }
 
 /// The server's xDS client and its subscription to the inbound listener.
@@ -60,6 +73,19 @@ impl std::fmt::Debug for Xds {
     }
 }
 
+/// A handle on a server, usable while it serves: its counters.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    counters: Counters,
+}
+
+impl ServerHandle {
+    /// How many calls the server took, denied and rate limited so far.
+    pub fn counters(&self) -> ServerCounterSnapshot {
+        self.counters.snapshot()
+    }
+}
+
 impl MeshServer {
     /// A builder; see [`MeshServerBuilder`].
     pub fn builder() -> MeshServerBuilder {
@@ -71,14 +97,15 @@ impl MeshServer {
         local_addr: SocketAddr,
         xds: Option<Xds>,
         identity: Option<Identity>,
-        shutdown_timeout: Duration,
+        timeouts: Timeouts,
     ) -> Self {
         Self {
             listener,
             local_addr,
             xds,
             identity,
-            shutdown_timeout,
+            timeouts,
+            counters: Counters::default(),
         }
     }
 
@@ -87,14 +114,21 @@ impl MeshServer {
         self.local_addr
     }
 
-    /// Serves `service` on every connection until `shutdown` completes, then shuts down
-    /// gracefully (see the module docs) and returns.
+    /// A handle to read the server's counters while it serves.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// Serves `service` on every connection until `shutdown` completes (or mesh-control removes
+    /// the server's inbound listener), then drains (see the module docs) and returns.
     ///
     /// `service` is any cloneable tower service of HTTP requests: an `axum::Router`, tonic's
     /// `Routes::into_axum_router()`, or a hyper `service_fn` wrapped by `tower::service_fn`.
-    /// Requests that came over mTLS carry the client's
-    /// [`PeerIdentity`] in their extensions; each request runs under its caller's deadline (see
-    /// [`deadline`](crate::deadline)). Accept errors and refused connections are logged and do
+    /// Requests that came over mTLS carry the client's [`PeerIdentity`](mesh_core::identity::PeerIdentity) in their extensions;
+    /// each request runs under its caller's deadline (see [`deadline`](crate::deadline)) and
+    /// the inbound policies in force. Accept errors and refused connections are logged and do
     /// not stop the server.
     pub async fn serve<S, B>(
         self,
@@ -105,8 +139,7 @@ impl MeshServer {
         S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let MeshServer {
@@ -114,157 +147,118 @@ impl MeshServer {
             local_addr,
             xds,
             identity,
-            shutdown_timeout,
+            timeouts,
+            counters,
         } = self;
         let acceptor = identity.as_ref().map(|i| Acceptor::new(i.server_config()));
-        let (xds_client, mut mode, following) = modes(xds, acceptor.is_some(), local_addr);
-        let http = auto::Builder::new(TokioExecutor::new());
-        let graceful = GracefulShutdown::new();
-        let mut connections = JoinSet::new();
+        let (policy_tx, policy) = watch::channel(Arc::new(InboundPolicy::default()));
+        let (xds_client, mut state, following) =
+            follow_inbound(xds, acceptor.is_some(), local_addr, policy_tx);
+        let health = Health::new().await;
+        let rate_limit = RateLimitLayer::new(policy.clone()).counting(counters.clone());
+        let authz = AuthzLayer::new(policy).counting(counters);
+        let service = health.bypass(authz.layer(rate_limit.layer(service)));
+        let mut server = Accepting::new(listener, local_addr, acceptor);
         tokio::pin!(shutdown);
-        if first_mode(&mut mode, &mut shutdown, local_addr).await {
-            let mtls = *mode.borrow();
-            tracing::info!(%local_addr, meshed = xds_client.is_some(), ?mtls, "serving");
-            loop {
-                let (stream, peer) = tokio::select! {
-                    () = &mut shutdown => break,
-                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            tracing::warn!(%local_addr, %error, "cannot accept a connection");
-                            tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                            continue;
-                        }
-                    },
-                };
-                if let Err(error) = stream.set_nodelay(true) {
-                    tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+        let first = tokio::select! {
+            () = &mut shutdown => None,
+            known = wait_in_force(&mut state, local_addr) => known,
+        };
+        if let Some(mtls) = first {
+            server.mtls = mtls;
+            health.set(true).await;
+            tracing::info!(%local_addr, meshed = xds_client.is_some(), ?mtls, "serving: health SERVING");
+            let mut watching = state.clone();
+            let removed = async move {
+                // Ends when the follow task does: after a removal, or never if it ends without.
+                let _ = watching.wait_for(|s| *s == Inbound::Removed).await;
+                if *watching.borrow() != Inbound::Removed {
+                    std::future::pending::<()>().await;
                 }
-                // The mode only ever goes from None to Some: None cannot be seen here.
-                let mtls = (*mode.borrow()).unwrap_or(InboundTls::Strict);
-                let accepting = accept(acceptor.clone(), stream, mtls);
-                let (http, watcher, service) = (http.clone(), graceful.watcher(), service.clone());
-                connections.spawn(async move {
-                    let accepted = match accepting.await {
-                        Ok(accepted) => accepted,
-                        Err(reason) => {
-                            tracing::warn!(%peer, %reason, "refused a connection");
-                            return;
-                        }
-                    };
-                    let served = match accepted {
-                        Accepted::Plaintext(stream) => {
-                            serve_connection(&http, watcher, stream, service, None).await
-                        }
-                        Accepted::Tls(stream, id) => {
-                            serve_connection(&http, watcher, *stream, service, id).await
-                        }
-                    };
-                    if let Err(error) = served {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
+                Stop::Removed
+            };
+            let stop = server
+                .run(&service, &state, async {
+                    tokio::select! {
+                        () = &mut shutdown => Stop::Shutdown,
+                        stop = removed => stop,
                     }
-                });
-            }
+                })
+                .await;
+            health.set(false).await;
+            tracing::info!(%local_addr, ?stop, "draining: health NOT_SERVING, leaving EDS");
         }
-        drop(listener);
-        tracing::info!(%local_addr, "shutting down: waiting for requests in flight");
-        if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(%local_addr, ?shutdown_timeout, "requests still in flight after the shutdown timeout; closing");
-        }
-        connections.shutdown().await;
         if let Some(following) = following {
             following.abort();
         }
         // Ends the ADS stream: mesh-control removes this server's endpoints.
         drop(xds_client);
+        if first.is_some() && !timeouts.drain_delay.is_zero() {
+            let delay = timeouts.drain_delay;
+            tracing::info!(%local_addr, ?delay, "draining: serving while clients move away");
+            let sleep = async {
+                tokio::time::sleep(delay).await;
+                Stop::Drained
+            };
+            server.run(&service, &state, sleep).await;
+        }
+        health.close().await;
+        server.finish(timeouts.shutdown).await;
         Ok(())
     }
 }
 
-/// The xDS client, the mode connections are accepted in (`None` until known) and the task that
-/// follows the inbound listener to keep that mode current.
-fn modes(
+/// The xDS client, the state of the inbound listener (in force at once without xDS or without
+/// an identity) and the task that follows the listener to keep state and policies current.
+fn follow_inbound(
     xds: Option<Xds>,
     has_identity: bool,
     local_addr: SocketAddr,
+    policy: watch::Sender<Arc<InboundPolicy>>,
 ) -> (
     Option<XdsClient>,
-    watch::Receiver<Option<InboundTls>>,
+    watch::Receiver<Inbound>,
     Option<JoinHandle<()>>,
 ) {
     match xds {
         Some(Xds { client, inbound }) => {
             // With an identity, the listener decides the mode: nothing is accepted before it
-            // comes. Without one, plaintext is all the server can do.
-            let initial = (!has_identity).then_some(InboundTls::Plaintext);
+            // comes. Without one, plaintext is all the server can do: it serves at once, and
+            // the listener's policies apply when they come.
+            let initial = if has_identity {
+                Inbound::Pending
+            } else {
+                Inbound::InForce(InboundTls::Plaintext)
+            };
             let (tx, rx) = watch::channel(initial);
-            let follow = inbound::follow(inbound, local_addr, has_identity, tx);
+            let follow = inbound::follow(inbound, local_addr, has_identity, tx, policy);
             (Some(client), rx, Some(tokio::spawn(follow)))
         }
         None => {
-            // No xDS: mTLS only if the server has an identity.
+            // No xDS: mTLS only if the server has an identity; no policies.
             let mode = if has_identity {
                 InboundTls::Strict
             } else {
                 InboundTls::Plaintext
             };
-            (None, watch::channel(Some(mode)).1, None)
+            (None, watch::channel(Inbound::InForce(mode)).1, None)
         }
     }
 }
 
-/// Waits until the mode is known; `false` if `shutdown` came first.
-async fn first_mode(
-    mode: &mut watch::Receiver<Option<InboundTls>>,
-    shutdown: &mut Pin<&mut impl Future<Output = ()>>,
+/// Waits until the inbound listener is in force and returns its mode; `None` if the follow
+/// task ended first.
+async fn wait_in_force(
+    state: &mut watch::Receiver<Inbound>,
     local_addr: SocketAddr,
-) -> bool {
-    if mode.borrow().is_some() {
-        return true;
+) -> Option<InboundTls> {
+    if *state.borrow() == Inbound::Pending {
+        tracing::info!(%local_addr, "waiting for inbound listener config");
     }
-    tracing::info!(%local_addr, "waiting for inbound listener config");
-    tokio::select! {
-        () = shutdown => false,
-        known = mode.wait_for(Option::is_some) => known.is_ok(),
+    // An error means the follow task ended: the state is final.
+    let _ = state.wait_for(|s| *s != Inbound::Pending).await;
+    match *state.borrow() {
+        Inbound::InForce(mode) => Some(mode),
+        Inbound::Pending | Inbound::Removed => None,
     }
-}
-
-/// Accepts `stream` in mode `mtls`; plaintext without an acceptor (no identity).
-async fn accept(
-    acceptor: Option<Acceptor>,
-    stream: TcpStream,
-    mtls: InboundTls,
-) -> Result<Accepted, Refused> {
-    match acceptor {
-        Some(acceptor) => acceptor.accept(stream, mtls).await,
-        None => Ok(Accepted::Plaintext(stream)),
-    }
-}
-
-/// Serves HTTP/1.1 or HTTP/2 (whichever the client speaks) on `io` until it closes or the
-/// server shuts down; requests carry `peer`, the client's identity after an mTLS handshake, and
-/// run under their callers' deadlines.
-async fn serve_connection<I, S, B>(
-    http: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
-    io: I,
-    service: S,
-    peer: Option<PeerIdentity>,
-) -> Result<(), BoxError>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let service = TowerToHyperService::new(AddPeer::new(Deadline::new(service), peer));
-    let connection = http.serve_connection(TokioIo::new(io), service);
-    watcher.watch(connection.into_owned()).await
 }

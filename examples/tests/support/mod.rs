@@ -6,7 +6,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +20,8 @@ use examples::process::Proc;
 use mesh_client::MeshChannel;
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::{Identity, JOIN_TOKEN_ENV};
-use mesh_core::xds::XdsClient;
+use mesh_core::model::ClusterLoadAssignment;
+use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
 use tokio::process::Command;
 
 /// The `demo` binary, which also runs mesh-control and serviceB.
@@ -219,12 +220,47 @@ impl Mesh {
 
     /// Kills the process called `name` at once.
     pub async fn kill(&mut self, name: &str) {
+        self.take(name).kill().await;
+    }
+
+    /// Takes the process called `name` out of the mesh, e.g. to stop it in another task.
+    pub fn take(&mut self, name: &str) -> Proc {
         let i = self
             .procs
             .iter()
             .position(|p| p.name() == name)
             .expect("no such process");
-        self.procs.remove(i).kill().await;
+        self.procs.remove(i)
+    }
+
+    /// `mesh-control bootstrap --identity NS/SA --cert-dir DIR` for node `node`, as a non-Rust
+    /// app would get it: the certificates are written to `dir`.
+    pub async fn bootstrap_with_certs(&self, node: &str, identity: &str, dir: &Path) -> String {
+        let xds = self.xds_addr.to_string();
+        let state = self.state_dir();
+        let out = demo_cmd(&[
+            "control",
+            "bootstrap",
+            "--node-id",
+            node,
+            "--xds-server",
+            &xds,
+            "--identity",
+            identity,
+            "--cert-dir",
+            dir.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "bootstrap --cert-dir failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// The identity join `token` proves, from this mesh's CA.
@@ -326,6 +362,49 @@ async fn load_while(
     workers.join_all().await.into_iter().flatten().collect()
 }
 
+/// One `Get` through `client`: the replica that answered, or the status.
+pub async fn get(client: &BClient<MeshChannel>) -> Result<String, tonic::Status> {
+    client
+        .clone()
+        .get(GetRequest {
+            caller: "test".into(),
+        })
+        .await
+        .map(|reply| reply.into_inner().replica)
+}
+
+/// The results of `tasks`, in order.
+pub async fn join_all<T: 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.expect("the task did not panic"));
+    }
+    out
+}
+
+/// Waits until `want` holds for the ports of the endpoints in `eds`; returns how long it took.
+pub async fn wait_for_endpoints(
+    eds: &mut ResourceWatch<ClusterLoadAssignment>,
+    want: impl Fn(&BTreeSet<u16>) -> bool,
+) -> Duration {
+    let start = tokio::time::Instant::now();
+    loop {
+        let now: BTreeSet<u16> = match eds.current() {
+            ResourceState::Present(cla) => cla.endpoints.iter().map(|e| e.address.port()).collect(),
+            _ => BTreeSet::new(),
+        };
+        if want(&now) {
+            return start.elapsed();
+        }
+        if tokio::time::timeout(Duration::from_secs(20), eds.changed())
+            .await
+            .is_err()
+        {
+            panic!("the endpoints stayed {now:?}");
+        }
+    }
+}
+
 /// How many of `calls` failed, by status code and message.
 pub fn failures(calls: &[Call]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -358,6 +437,28 @@ addressType: IPv4
 ports: [{{ name: grpc, port: {port} }}]
 endpoints:
 - addresses: ["127.0.0.1"]
+"#
+    )
+}
+
+/// An AuthorizationPolicy on Service `target` of `demo`: only demo/`caller` may call
+/// `/demo.ServiceB/Get` and `GET /hello`; everything else is denied.
+pub fn authorize_only(caller: &str, target: &str) -> String {
+    format!(
+        r#"apiVersion: mesh.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {{ name: callers, namespace: demo }}
+spec:
+  targetRefs: [{{ kind: Service, name: {target} }}]
+  defaultAction: DENY
+  rules:
+  - name: {caller}-reads
+    action: ALLOW
+    from: [{{ serviceAccount: {caller} }}]
+    to:
+    - grpc: {{ service: demo.ServiceB, method: Get }}
+    - path: {{ prefix: /hello }}
+      methods: [GET]
 "#
     )
 }

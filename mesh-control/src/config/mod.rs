@@ -5,8 +5,10 @@
 //! and `GRPCRoute`s attached to Services (the GAMMA mesh pattern) that decide where requests go
 //! (HTTPRoute rules may also set `timeouts` and `retry`), and kinds of our own API group
 //! `mesh.dev/v1alpha1`: `JoinToken`s (credentials the CA accepts), `TLSPolicy`s (the mTLS mode
-//! of Services), `RoutePolicy`s (timeouts, retries and faults of routes) and `BackendPolicy`s
-//! (balancing, circuit breaking, retry budget and outlier detection of Services).
+//! of Services), `RoutePolicy`s (timeouts, retries and faults of routes), `BackendPolicy`s
+//! (balancing, circuit breaking, retry budget and outlier detection of Services),
+//! `AuthorizationPolicy`s (which callers may make which calls to a Service's servers) and
+//! `RateLimitPolicy`s (how many requests each server of a Service accepts).
 //! [`defaults/demo.yaml`](EMBEDDED_DEFAULT_YAML) shows the format with comments.
 //!
 //! Loading goes in three steps, each its own module:
@@ -33,7 +35,8 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub(crate) use kinds::meta::{NameRule, check_name};
 pub use model::{
-    MeshConfig, PortConfig, ServiceConfig, ServiceRef, ServiceTls, TlsMode, WorkloadIdentity,
+    AuthorizationConfig, AuthzRuleConfig, Caller, MeshConfig, PortConfig, ServiceConfig,
+    ServiceRef, ServiceTls, TlsMode, WorkloadIdentity,
 };
 pub use watch::{WatchError, watch_dir};
 

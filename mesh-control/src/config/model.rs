@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use mesh_core::model::{ClusterPolicy, Endpoint, Route, UpstreamProtocol};
+use mesh_core::model::{
+    AuthzAction, ClusterPolicy, Endpoint, LocalRateLimit, Permission, Route, StringMatch,
+    UpstreamProtocol,
+};
 
 /// A whole, valid mesh configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,6 +68,51 @@ pub struct ServiceConfig {
     /// How clients balance over, limit, eject and retry the endpoints of each of its ports,
     /// from the BackendPolicy that targets it (the default without one).
     pub policy: ClusterPolicy,
+    /// Which calls its servers accept, from the AuthorizationPolicy that targets it; `None`:
+    /// every call.
+    pub authorization: Option<AuthorizationConfig>,
+    /// How many requests each of its servers accepts, from the RateLimitPolicy that targets
+    /// it; `None`: no bound.
+    pub rate_limit: Option<LocalRateLimit>,
+}
+
+/// An AuthorizationPolicy, resolved. Callers are still named as the YAML names them: the
+/// snapshot turns them into SPIFFE ID matches of mesh-control's trust domain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthorizationConfig {
+    /// The policy, `namespace/name`: the rules of one policy reach a server once, even when
+    /// it serves several of the Services the policy targets.
+    pub policy: String,
+    /// The rules, in the order they were written.
+    pub rules: Vec<AuthzRuleConfig>,
+    /// What happens to a call no rule matches.
+    pub default_action: AuthzAction,
+}
+
+/// One rule of an AuthorizationPolicy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthzRuleConfig {
+    /// `namespace/policy/rule`, unique among all rules.
+    pub name: String,
+    /// What to do with a matching call.
+    pub action: AuthzAction,
+    /// Any of these callers; empty: every caller, authenticated or not.
+    pub from: Vec<Caller>,
+    /// Any of these requests; empty: every request.
+    pub to: Vec<Permission>,
+}
+
+/// A caller, as an AuthorizationPolicy names it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Caller {
+    /// A service account: the SPIFFE ID `spiffe://<trust domain>/ns/<namespace>/sa/<account>`.
+    ServiceAccount(WorkloadIdentity),
+    /// Any service account of a namespace.
+    Namespace(String),
+    /// A caller whose SPIFFE ID matches.
+    SpiffeId(StringMatch),
+    /// Any caller that proved an identity.
+    Authenticated,
 }
 
 /// The mTLS settings of a Service.

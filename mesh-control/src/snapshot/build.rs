@@ -1,10 +1,12 @@
 //! Building a snapshot: one Service port becomes Listeners, a RouteConfiguration, a Cluster
 //! and a ClusterLoadAssignment (see [`crate::names`]). The Cluster speaks mTLS unless the
 //! Service's mode is `Disable`, has the Service's cluster policy (from its BackendPolicy), and
-//! its endpoints' addresses take the Service's inbound mode. Routes carry their own policy
-//! (timeouts, retries, faults, hash header) into the RouteConfiguration.
+//! its endpoints' addresses take the Service's inbound mode, authorization and rate limit.
+//! Routes carry their own policy (timeouts, retries, faults, hash header) into the
+//! RouteConfiguration.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use mesh_core::model::{
     self, ClientListener, Endpoint, HealthStatus, RouteConfig, RouteSource, StringMatch,
@@ -13,6 +15,7 @@ use mesh_core::model::{
 use mesh_core::xds::encode;
 use spiffe::TrustDomain;
 
+use super::inbound::InboundPolicy;
 use super::{Resource, Resources, Snapshot};
 use crate::config::{MeshConfig, ServiceConfig, ServiceRef, TlsMode};
 use crate::names::{cluster_name, listener_names};
@@ -66,7 +69,8 @@ impl Snapshot {
     /// Registrations whose service name is no Listener name of any Service port are left out.
     /// With [`EmptyAssignments::Withhold`], clusters without any endpoint get no
     /// ClusterLoadAssignment at all (see [`EmptyAssignments`]). Every endpoint address gets
-    /// the inbound mTLS mode of its Services (see [`Snapshot::server_listener`]).
+    /// the inbound mTLS mode, authorization and rate limit of its Services (see
+    /// [`Snapshot::server_listener`]).
     /// Linear in the number of ports, routes and endpoints.
     pub fn build(
         config: &MeshConfig,
@@ -77,11 +81,12 @@ impl Snapshot {
         let [listeners, routes, clusters, assignments] = &mut snapshot.resources;
         // Listener name -> the cluster of the port it names.
         let mut aliases: HashMap<String, String> = HashMap::new();
-        // Cluster -> its Service's mTLS mode and its endpoints.
-        let mut endpoints: HashMap<String, (TlsMode, Vec<Endpoint>)> = HashMap::new();
+        // Cluster -> its Service's inbound policy and its endpoints.
+        let mut endpoints: HashMap<String, (Arc<InboundPolicy>, Vec<Endpoint>)> = HashMap::new();
 
         for service in config.services.values() {
             let tls = upstream_tls(service, &settings.trust_domain);
+            let inbound = Arc::new(InboundPolicy::of(service, &settings.trust_domain));
             for (index, port) in service.ports.iter().enumerate() {
                 let cluster = cluster_name(&service.service, port.port);
                 let names = listener_names(&service.service, port.port, index == 0);
@@ -114,7 +119,7 @@ impl Snapshot {
                     &cluster,
                     encode::to_any(&encode::cluster(&model_cluster)),
                 );
-                endpoints.insert(cluster, (service.tls.mode, port.endpoints.clone()));
+                endpoints.insert(cluster, (Arc::clone(&inbound), port.endpoints.clone()));
             }
         }
 
@@ -129,9 +134,9 @@ impl Snapshot {
             });
         }
 
-        for (cluster, (mode, mut list)) in endpoints {
+        for (cluster, (inbound, mut list)) in endpoints {
             for endpoint in &list {
-                snapshot.inbound.add(endpoint.address, mode);
+                snapshot.inbound.add(endpoint.address, &inbound);
             }
             if list.is_empty() && settings.empty == EmptyAssignments::Withhold {
                 continue;

@@ -9,8 +9,10 @@
 //! by [`publish`], which numbers them: the version goes up on every change of content.
 //! Server-side listeners (gRFC A36) are not in the maps: any meshed server may ask for the
 //! one of its own address, so they are made on demand ([`Snapshot::server_listener`]) from
-//! the inbound mTLS mode of each endpoint address, which the snapshot keeps.
+//! the inbound mTLS mode, authorization and rate limit of each endpoint address, which the
+//! snapshot keeps.
 
+mod authz;
 mod build;
 mod inbound;
 mod publish;
@@ -22,7 +24,7 @@ use std::hash::{DefaultHasher, Hasher};
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::xds::type_url;
 
-use inbound::InboundModes;
+use inbound::Inbound;
 
 pub use build::{BuildSettings, DEFAULT_TRUST_DOMAIN, EmptyAssignments};
 pub use publish::publish;
@@ -66,8 +68,8 @@ pub struct Snapshot {
     version: u64,
     /// Indexed like [`TYPES`].
     resources: [Resources; 4],
-    /// The inbound mTLS mode of each endpoint address, for server listeners.
-    inbound: InboundModes,
+    /// What the server at each endpoint address accepts, for server listeners.
+    inbound: Inbound,
 }
 
 impl Default for Snapshot {
@@ -75,7 +77,7 @@ impl Default for Snapshot {
         Self {
             version: 1,
             resources: Default::default(),
-            inbound: InboundModes::default(),
+            inbound: Inbound::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use spiffe::TrustDomain;
 
+use super::authz::foreign_ids;
 use super::{BuildSettings, EmptyAssignments, Snapshot};
 use crate::config::MeshConfig;
 use crate::registry::RegisteredEndpoints;
@@ -44,6 +45,7 @@ pub async fn publish(
                     config_open = false;
                     continue;
                 }
+                warn_of_foreign_ids(&config.borrow(), &trust_domain);
             }
             changed = registered.changed(), if registered_open => {
                 if changed.is_err() {
@@ -73,6 +75,17 @@ pub async fn publish(
             tracing::debug!(version, "published a new snapshot");
             true
         });
+    }
+}
+
+/// Warns of the SPIFFE IDs that AuthorizationPolicies name in another trust domain: the config
+/// loads without knowing mesh-control's trust domain, and no caller can prove such an ID.
+fn warn_of_foreign_ids(config: &MeshConfig, trust_domain: &TrustDomain) {
+    for (policy, id) in foreign_ids(config, trust_domain) {
+        tracing::warn!(
+            "AuthorizationPolicy {policy} names {id}, which is not in trust domain {trust_domain}: \
+             no caller can prove it; name identities of spiffe://{trust_domain}/"
+        );
     }
 }
 

@@ -22,6 +22,7 @@ use super::*;
 use crate::config::{MeshConfig, PortConfig, ServiceConfig, ServiceRef, ServiceTls, TlsMode};
 use crate::registry::RegisteredEndpoints;
 
+mod inbound;
 mod policy;
 
 /// The cluster of `serviceb.demo` port 50051.
@@ -63,6 +64,8 @@ pub(crate) fn one_service() -> MeshConfig {
             ports: vec![port(50051, vec![endpoint]), port(8080, vec![])],
             tls: Default::default(),
             policy: Default::default(),
+            authorization: None,
+            rate_limit: None,
         },
     );
     config
@@ -359,6 +362,8 @@ fn an_address_serving_several_services_takes_the_strictest_mode() {
                 service_accounts: vec![],
             },
             policy: Default::default(),
+            authorization: None,
+            rate_limit: None,
         },
     );
     let registered = registered(&[

@@ -27,6 +27,11 @@ pub const LEAST_REQUEST: &str =
     "type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest";
 /// `envoy.extensions.filters.http.fault.v3.HTTPFault`, the fault injection filter (gRFC A33).
 pub const HTTP_FAULT: &str = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+/// `envoy.extensions.filters.http.rbac.v3.RBAC`, the authorization filter (gRFC A41).
+pub const HTTP_RBAC: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+/// `envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`, a server's token bucket.
+pub const LOCAL_RATE_LIMIT: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 /// `envoy.config.route.v3.FilterConfig`, which may wrap a `typed_per_filter_config` entry.
 pub const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 /// `envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`: a retry avoids the
@@ -42,6 +47,8 @@ pub const SERVER_LISTENER_PREFIX: &str = "grpc/server?xds.resource.listening_add
 mod tests {
     use envoy_types::pb::envoy::config::route::v3::FilterConfig;
     use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
+    use envoy_types::pb::envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit;
+    use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
     use envoy_types::pb::envoy::extensions::load_balancing_policies::{
         least_request::v3::LeastRequest, ring_hash::v3::RingHash, round_robin::v3::RoundRobin,
     };
@@ -56,6 +63,8 @@ mod tests {
         assert_eq!(LEAST_REQUEST, LeastRequest::type_url());
         assert_eq!(ROUND_ROBIN, RoundRobin::type_url());
         assert_eq!(HTTP_FAULT, HttpFault::type_url());
+        assert_eq!(HTTP_RBAC, Rbac::type_url());
+        assert_eq!(LOCAL_RATE_LIMIT, LocalRateLimit::type_url());
         assert_eq!(FILTER_CONFIG, FilterConfig::type_url());
         assert_eq!(PREVIOUS_HOSTS, PreviousHostsPredicate::type_url());
     }

@@ -10,6 +10,8 @@
 //! | `mesh.dev/v1alpha1` | `TLSPolicy` | the mTLS mode of a Service or of a whole namespace |
 //! | `mesh.dev/v1alpha1` | `RoutePolicy` | timeouts, retries and faults of HTTPRoutes and GRPCRoutes |
 //! | `mesh.dev/v1alpha1` | `BackendPolicy` | balancing, circuit breaking, retry budget and outlier detection of Services |
+//! | `mesh.dev/v1alpha1` | `AuthorizationPolicy` | which callers may make which calls to the servers of Services |
+//! | `mesh.dev/v1alpha1` | `RateLimitPolicy` | how many requests each server of Services accepts |
 //!
 //! A document is read twice: once loosely for its kind and name ([`meta::Header`]), then strictly
 //! as that kind, where an unknown field is an error so that a typo does not go unnoticed.
@@ -18,12 +20,14 @@
 //! A document that does not read as its kind (a typo, a wrong type) reports that one error,
 //! with its line; the checks of what it means (references, patterns, weights) come once it reads.
 
+pub(crate) mod authorization_policy;
 pub(crate) mod backend_policy;
 pub(crate) mod endpoint_slice;
 pub(crate) mod grpc_route;
 pub(crate) mod http_route;
 pub(crate) mod join_token;
 pub(crate) mod meta;
+pub(crate) mod rate_limit_policy;
 pub(crate) mod route;
 pub(crate) mod route_policy;
 pub(crate) mod service;
@@ -39,12 +43,14 @@ use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use super::error::ConfigError;
 use super::source::Document;
+use authorization_policy::AuthorizationPolicySpec;
 use backend_policy::BackendPolicySpec;
 use endpoint_slice::EndpointSlice;
 use grpc_route::GrpcMatch;
 use http_route::HttpMatch;
 use join_token::JoinTokenSpec;
 use meta::{Header, NameRule, check_name};
+use rate_limit_policy::RateLimitPolicySpec;
 use route::RouteSpec;
 use route_policy::RoutePolicySpec;
 use service::ServiceSpec;
@@ -69,12 +75,16 @@ pub(crate) enum Kind {
     RoutePolicy,
     /// `mesh.dev/v1alpha1` `BackendPolicy`.
     BackendPolicy,
+    /// `mesh.dev/v1alpha1` `AuthorizationPolicy`.
+    AuthorizationPolicy,
+    /// `mesh.dev/v1alpha1` `RateLimitPolicy`.
+    RateLimitPolicy,
 }
 
 /// Our own API group and version, for what Kubernetes and Gateway API have no kind for.
 const MESH_API_VERSION: &str = "mesh.dev/v1alpha1";
 
-const KINDS: [(Kind, &str, &str); 8] = [
+const KINDS: [(Kind, &str, &str); 10] = [
     (Kind::Service, "v1", "Service"),
     (Kind::EndpointSlice, "discovery.k8s.io/v1", "EndpointSlice"),
     (Kind::HttpRoute, "gateway.networking.k8s.io/v1", "HTTPRoute"),
@@ -83,11 +93,18 @@ const KINDS: [(Kind, &str, &str); 8] = [
     (Kind::TlsPolicy, MESH_API_VERSION, "TLSPolicy"),
     (Kind::RoutePolicy, MESH_API_VERSION, "RoutePolicy"),
     (Kind::BackendPolicy, MESH_API_VERSION, "BackendPolicy"),
+    (
+        Kind::AuthorizationPolicy,
+        MESH_API_VERSION,
+        "AuthorizationPolicy",
+    ),
+    (Kind::RateLimitPolicy, MESH_API_VERSION, "RateLimitPolicy"),
 ];
 
 const SUPPORTED: &str = "Service (v1), EndpointSlice (discovery.k8s.io/v1), \
                          HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1), \
-                         JoinToken, TLSPolicy, RoutePolicy and BackendPolicy (mesh.dev/v1alpha1)";
+                         JoinToken, TLSPolicy, RoutePolicy, BackendPolicy, AuthorizationPolicy \
+                         and RateLimitPolicy (mesh.dev/v1alpha1)";
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,6 +186,10 @@ pub(crate) enum Body {
     RoutePolicy(Box<RoutePolicySpec>),
     /// A BackendPolicy's `spec`.
     BackendPolicy(Box<BackendPolicySpec>),
+    /// An AuthorizationPolicy's `spec`.
+    AuthorizationPolicy(Box<AuthorizationPolicySpec>),
+    /// A RateLimitPolicy's `spec`.
+    RateLimitPolicy(Box<RateLimitPolicySpec>),
 }
 
 /// An object whose kind keeps its fields under `spec`.
@@ -340,6 +361,10 @@ fn parse_body(kind: Kind, text: &str) -> Result<Body, serde_saphyr::Error> {
         Kind::TlsPolicy => Body::TlsPolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
         Kind::RoutePolicy => Body::RoutePolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
         Kind::BackendPolicy => Body::BackendPolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
+        Kind::AuthorizationPolicy => {
+            Body::AuthorizationPolicy(Box::new(read::<WithSpec<_>>(text)?.spec))
+        }
+        Kind::RateLimitPolicy => Body::RateLimitPolicy(Box::new(read::<WithSpec<_>>(text)?.spec)),
     })
 }
 

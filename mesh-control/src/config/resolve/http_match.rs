@@ -14,7 +14,7 @@ use crate::config::kinds::Origin;
 use crate::config::kinds::http_route::{HttpMatch, PathType};
 
 /// The methods Gateway API allows in a match.
-const METHODS: [&str; 9] = [
+pub(crate) const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 

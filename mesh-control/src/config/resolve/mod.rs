@@ -2,8 +2,9 @@
 //!
 //! Services come first (they are what everything else refers to), then EndpointSlices add
 //! endpoints to Service ports, HTTPRoutes and GRPCRoutes add routes (with the timeouts, retries
-//! and faults of their RoutePolicies), TLSPolicies set the Services' mTLS mode and
-//! BackendPolicies their cluster policy. JoinTokens stand apart: they become the CA's
+//! and faults of their RoutePolicies), TLSPolicies set the Services' mTLS mode,
+//! BackendPolicies their cluster policy, AuthorizationPolicies and RateLimitPolicies what
+//! their servers accept. JoinTokens stand apart: they become the CA's
 //! credentials. Every mistake is collected, none stops the others from being found.
 //!
 //! **Requests that no rule matches.** GEP-1426 (GAMMA) does not settle what happens to a request
@@ -14,6 +15,8 @@
 //! only that one. When an attached rule already takes every request (`PathPrefix /` and no other
 //! condition), the catch-all could never match and is left out.
 
+mod authorization_policies;
+mod authz_match;
 mod backend_policies;
 mod catalog;
 mod cluster_policy;
@@ -26,6 +29,7 @@ mod http_match;
 mod join_tokens;
 mod matching;
 mod outlier;
+mod rate_limit_policies;
 mod refs;
 mod retry;
 mod route_policies;
@@ -75,7 +79,9 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
                 | Body::JoinToken(_)
                 | Body::TlsPolicy(_)
                 | Body::RoutePolicy(_)
-                | Body::BackendPolicy(_),
+                | Body::BackendPolicy(_)
+                | Body::AuthorizationPolicy(_)
+                | Body::RateLimitPolicy(_),
             )
             | None => {}
         }
@@ -95,11 +101,15 @@ pub(crate) fn resolve(objects: Vec<Parsed>, errors: &mut Vec<ConfigError>) -> Me
                 ports,
                 tls: Default::default(),
                 policy: Default::default(),
+                authorization: None,
+                rate_limit: None,
             },
         );
     }
     tls_policies::apply(&objects, &mut services, errors);
     backend_policies::apply(&objects, &mut services, errors);
+    authorization_policies::apply(&objects, &mut services, errors);
+    rate_limit_policies::apply(&objects, &mut services, errors);
     MeshConfig {
         services,
         join_tokens: join_tokens::join_tokens(&objects, errors),

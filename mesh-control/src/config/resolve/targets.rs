@@ -1,9 +1,13 @@
-//! The `spec.targetRefs` of RoutePolicies and BackendPolicies: objects of the policy's own
-//! namespace, of the kinds the policy applies to.
+//! The `spec.targetRefs` of our policy kinds: objects of the policy's own namespace, of the kinds
+//! the policy applies to.
+
+use std::collections::BTreeMap;
 
 use serde_saphyr::{Location, Spanned};
 
 use super::fields::Fields;
+use crate::config::ServiceRef;
+use crate::config::kinds::Origin;
 use crate::config::kinds::target_ref::TargetRef;
 
 /// What a policy kind may target.
@@ -93,4 +97,33 @@ pub(crate) fn targets(
         }
     }
     targets
+}
+
+/// Claims the Services of `targets` (in `namespace`) for the policy at `origin`, giving the
+/// ones it got: a Service already claimed by an earlier policy of the same kind is reported
+/// (naming both) and left to that one. `policy` is the kind, for errors.
+pub(crate) fn claim<'a>(
+    fields: &mut Fields<'_>,
+    claimed: &mut BTreeMap<ServiceRef, &'a Origin>,
+    targets: Vec<Target>,
+    namespace: &str,
+    origin: &'a Origin,
+    policy: &str,
+) -> Vec<ServiceRef> {
+    let mut services = Vec::new();
+    for target in targets {
+        let service = ServiceRef::new(namespace, &target.name);
+        if let Some(first) = claimed.get(&service) {
+            let message = format!(
+                "Service {service} already has {} at {}:{}; a Service takes one {policy}: \
+                 merge them",
+                first.object, first.file, first.line
+            );
+            fields.error(target.at, &target.field, message);
+            continue;
+        }
+        claimed.insert(service.clone(), origin);
+        services.push(service);
+    }
+    services
 }

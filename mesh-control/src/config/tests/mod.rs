@@ -2,6 +2,8 @@
 
 mod errors;
 mod identity;
+mod inbound;
+mod inbound_errors;
 mod policy;
 mod policy_errors;
 mod resolved;

@@ -10,9 +10,11 @@
 //!
 //! In client and server listeners alike, the connection manager names the route table (RDS
 //! over this ADS stream, or inline) and lists the HTTP filters, of which the last must be the
-//! router and the others must be known or `is_optional`. The one known filter is the fault
-//! filter (gRFC A33), on clients only as in gRPC; its faults come per route (see `fault`), so
-//! its own config must inject none.
+//! router and the others must be known or `is_optional`, with unique names. The fault filter
+//! (gRFC A33) is known on clients only, as in gRPC; its faults come per route (see `fault`), so
+//! its own config must inject none. The RBAC (gRFC A41) and local rate limit filters are known
+//! on servers only and give the listener's authorization and rate limit (see `inbound`); both
+//! chains of a permissive server must enforce the same.
 
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener, filter};
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
@@ -23,6 +25,7 @@ use envoy_types::pb::google::protobuf::Any;
 
 use super::common::{config_source, socket_address, unpack};
 use super::error::{Context, DecodeError};
+use super::inbound::{InboundFilters, InboundPolicies};
 use super::route::route_config_at;
 use super::tls;
 use crate::model::{self, ClientListener, InboundTls, RouteSource, ServerListener};
@@ -50,7 +53,7 @@ pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {
             return Err(ctx.error(field, "is missing; expected an HttpConnectionManager"));
         };
         let hcm = unpack_hcm(ctx, field, any)?;
-        let routes = connection_manager(ctx, field, &hcm, Side::Client)?;
+        let (routes, _) = connection_manager(ctx, field, &hcm, Side::Client)?;
         return Ok(model::Listener::Client(ClientListener {
             name: proto.name.clone(),
             routes,
@@ -76,7 +79,7 @@ fn server_listener(ctx: Context<'_>, proto: &Listener) -> Result<model::Listener
             ));
         }
     };
-    let routes = filter_chain(ctx, &field, chain)?;
+    let (routes, policies) = filter_chain(ctx, &field, chain)?;
     let tls = if let Some(socket) = &chain.transport_socket {
         tls::downstream(ctx, &format!("{field}.transport_socket"), socket)?;
         InboundTls::Strict
@@ -89,10 +92,20 @@ fn server_listener(ctx: Context<'_>, proto: &Listener) -> Result<model::Listener
             ));
         };
         tls::downstream(ctx, &format!("{tls_field}.transport_socket"), socket)?;
-        if filter_chain(ctx, &tls_field, tls_chain)? != routes {
+        let (tls_routes, tls_policies) = filter_chain(ctx, &tls_field, tls_chain)?;
+        if tls_routes != routes {
             return Err(ctx.error(
                 tls_field,
                 format!("serves other routes than {field}; give both the same route table"),
+            ));
+        }
+        if tls_policies != policies {
+            return Err(ctx.error(
+                tls_field,
+                format!(
+                    "enforces another authorization or rate limit than {field}; give both the \
+                     same RBAC and rate limit filters"
+                ),
             ));
         }
         InboundTls::Permissive
@@ -100,8 +113,8 @@ fn server_listener(ctx: Context<'_>, proto: &Listener) -> Result<model::Listener
         InboundTls::Plaintext
     };
     Ok(model::Listener::Server(ServerListener {
-        authorization: None,
-        rate_limit: None,
+        authorization: policies.authorization,
+        rate_limit: policies.rate_limit,
         name: proto.name.clone(),
         address,
         routes,
@@ -130,7 +143,7 @@ fn filter_chain(
     ctx: Context<'_>,
     field: &str,
     chain: &FilterChain,
-) -> Result<RouteSource, DecodeError> {
+) -> Result<(RouteSource, InboundPolicies), DecodeError> {
     let [only] = chain.filters.as_slice() else {
         return Err(ctx.error(
             format!("{field}.filters"),
@@ -161,19 +174,20 @@ fn unpack_hcm(
     )
 }
 
+/// The route source and, on a server, the inbound policies of a connection manager.
 fn connection_manager(
     ctx: Context<'_>,
     field: &str,
     hcm: &HttpConnectionManager,
     side: Side,
-) -> Result<RouteSource, DecodeError> {
-    http_filters(
+) -> Result<(RouteSource, InboundPolicies), DecodeError> {
+    let policies = http_filters(
         ctx,
         &format!("{field}.http_filters"),
         &hcm.http_filters,
         side,
     )?;
-    match &hcm.route_specifier {
+    let routes = match &hcm.route_specifier {
         Some(RouteSpecifier::Rds(rds)) => {
             config_source(
                 ctx,
@@ -183,47 +197,63 @@ fn connection_manager(
             if rds.route_config_name.is_empty() {
                 return Err(ctx.error(format!("{field}.rds.route_config_name"), "is empty"));
             }
-            Ok(RouteSource::Rds(rds.route_config_name.clone()))
+            RouteSource::Rds(rds.route_config_name.clone())
         }
         Some(RouteSpecifier::RouteConfig(rc)) => {
             let config = route_config_at(ctx, &format!("{field}.route_config"), rc)?;
-            Ok(RouteSource::Inline(config.into()))
+            RouteSource::Inline(config.into())
         }
-        Some(RouteSpecifier::ScopedRoutes(_)) => Err(ctx.error(
-            format!("{field}.scoped_routes"),
-            "are not supported; use rds or route_config",
-        )),
-        None => Err(ctx.error(field, "has no route_specifier; use rds or route_config")),
-    }
+        Some(RouteSpecifier::ScopedRoutes(_)) => {
+            return Err(ctx.error(
+                format!("{field}.scoped_routes"),
+                "are not supported; use rds or route_config",
+            ));
+        }
+        None => {
+            return Err(ctx.error(field, "has no route_specifier; use rds or route_config"));
+        }
+    };
+    Ok((routes, policies))
 }
 
-/// The router must come last; before it, a client may have the fault filter, and other filters
-/// must be optional.
+/// The router must come last with every name used once; before it, a client may have the
+/// fault filter, a server RBAC and rate limit filters, and other filters must be optional.
 fn http_filters(
     ctx: Context<'_>,
     field: &str,
     filters: &[HttpFilter],
     side: Side,
-) -> Result<(), DecodeError> {
+) -> Result<InboundPolicies, DecodeError> {
     let Some((last, rest)) = filters.split_last() else {
         return Err(ctx.error(field, "is empty; the last filter must be the router"));
     };
+    let mut inbound = InboundFilters::default();
     for (i, f) in rest.iter().enumerate() {
-        let any = filter_config(ctx, &format!("{field}[{i}]"), f)?;
+        let at = format!("{field}[{i}]");
+        let any = filter_config(ctx, &at, f)?;
         let url = any.type_url.as_str();
+        if url == type_url::ROUTER {
+            return Err(ctx.error(at, "the router must be the last filter"));
+        }
+        if let Some(first) = filters[..i].iter().position(|g| g.name == f.name) {
+            return Err(ctx.error(
+                format!("{at}.name"),
+                format!(
+                    "{:?} is also the name of {field}[{first}]; names must be unique",
+                    f.name
+                ),
+            ));
+        }
         if url == type_url::HTTP_FAULT && side == Side::Client {
-            fault_filter(ctx, &format!("{field}[{i}].typed_config"), any)?;
+            fault_filter(ctx, &format!("{at}.typed_config"), any)?;
             continue;
         }
-        if url == type_url::ROUTER {
-            return Err(ctx.error(
-                format!("{field}[{i}]"),
-                "the router must be the last filter",
-            ));
+        if side == Side::Server && inbound.take(ctx, &at, f, any)? {
+            continue;
         }
         if !f.is_optional {
             return Err(ctx.error(
-                format!("{field}[{i}]"),
+                at,
                 format!(
                     "filter {:?} ({url}) is not supported; mark it is_optional or remove it",
                     f.name
@@ -242,7 +272,16 @@ fn http_filters(
             ),
         ));
     }
-    Ok(())
+    if let Some(first) = rest.iter().position(|g| g.name == last.name) {
+        return Err(ctx.error(
+            format!("{field}[{i}].name"),
+            format!(
+                "{:?} is also the name of {field}[{first}]; names must be unique",
+                last.name
+            ),
+        ));
+    }
+    Ok(inbound.finish())
 }
 
 /// The fault filter's own config (at `field`) must inject no fault.

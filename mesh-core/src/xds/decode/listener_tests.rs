@@ -365,3 +365,50 @@ fn server_listener_tls_errors() {
         "default_filter_chain.transport_socket.typed_config.require_client_certificate"
     );
 }
+
+#[test]
+fn permissive_chains_must_enforce_the_same_policies() {
+    use envoy_types::pb::envoy::config::rbac::v3::{self as rbac, rbac::Action};
+    use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
+
+    let deny_all = Rbac {
+        rules: Some(rbac::Rbac {
+            action: Action::Allow as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut guarded = hcm_rds("rc");
+    guarded.http_filters.insert(
+        0,
+        HttpFilter {
+            name: "rbac".into(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(any(
+                type_url::HTTP_RBAC,
+                &deny_all,
+            ))),
+            ..Default::default()
+        },
+    );
+    let open = hcm_rds("rc");
+    let proto = server(
+        vec![tls_chain(&guarded, Some(downstream_mtls()))],
+        Some(chain(&open)),
+    );
+    let err = listener(&proto).unwrap_err();
+    assert_eq!(err.field, "filter_chains[0]");
+    assert!(err.reason.contains("authorization or rate limit"), "{err}");
+
+    let proto = server(
+        vec![tls_chain(&guarded, Some(downstream_mtls()))],
+        Some(chain(&guarded)),
+    );
+    let Ok(model::Listener::Server(l)) = listener(&proto) else {
+        panic!("not a server listener");
+    };
+    assert_eq!(l.tls, model::InboundTls::Permissive);
+    assert_eq!(
+        l.authorization.map(|a| (a.rules.len(), a.default_action)),
+        Some((0, model::AuthzAction::Deny))
+    );
+}

@@ -3,7 +3,7 @@
 //! Decoding happens in two steps, as in gRPC: the protobuf bytes become the generated struct,
 //! then the struct is validated into the model. The checks are gRPC's (gRFCs A27, A28, A36): a
 //! resource this client cannot honour fully is an error, never half applied. The resilience
-//! policies follow gRPC's rules for them too (gRFCs A31, A32, A33, A42, A44, A48, A50, A52):
+//! policies follow gRPC's rules for them too (gRFCs A31, A32, A33, A41, A42, A44, A48, A50, A52):
 //! what gRPC accepts is accepted, what it NACKs is an error. Every error is a
 //! [`DecodeError`] naming the resource and the path of the offending field, so a NACK tells the
 //! operator exactly what to fix.
@@ -12,16 +12,19 @@
 //!   structs (for mesh-control and tests that already hold them);
 //! - [`resource`] takes an `Any` from a `DiscoveryResponse` (for the client).
 
+mod authz;
 mod cluster;
 mod cluster_policy;
 mod common;
 mod endpoint;
 mod error;
 mod fault;
+mod inbound;
 mod lb;
 mod listener;
 mod matcher;
 mod outlier;
+mod rate_limit;
 mod retry;
 mod route;
 mod route_policy;

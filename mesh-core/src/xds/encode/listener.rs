@@ -1,8 +1,9 @@
 //! Listener: a client's `ApiListener` or a server's inbound listener (gRFC A36).
 //!
 //! A client's connection manager lists the fault filter before the router, so that routes can
-//! inject faults (gRFC A33); a server's lists only the router, as gRPC servers refuse the fault
-//! filter.
+//! inject faults (gRFC A33). A server's has no fault filter, which gRPC servers refuse: it lists
+//! its RBAC filters (see `authz`), then its optional rate limit filter (see `rate_limit`), then
+//! the router, in every filter chain.
 
 use envoy_types::pb::envoy::config::listener::v3::{
     ApiListener, Filter, FilterChain, FilterChainMatch, Listener, filter,
@@ -12,7 +13,9 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier, http_filter,
 };
 
-use super::{ads_config_source, fault, route_config, socket_address, tls, to_any};
+use super::{
+    ads_config_source, authz, fault, rate_limit, route_config, socket_address, tls, to_any,
+};
 use crate::model::{self, InboundTls, RouteSource, ServerListener};
 
 /// The router, the terminal HTTP filter every gRPC client and server expects last.
@@ -29,7 +32,10 @@ pub fn listener(listener: &model::Listener) -> Listener {
         model::Listener::Client(l) => Listener {
             name: l.name.clone(),
             api_listener: Some(ApiListener {
-                api_listener: Some(to_any(&http_connection_manager(&l.routes, Side::Client))),
+                api_listener: Some(to_any(&http_connection_manager(
+                    &l.routes,
+                    vec![fault::http_filter()],
+                ))),
             }),
             ..Default::default()
         },
@@ -44,7 +50,7 @@ fn server_listener(l: &ServerListener) -> Listener {
     let filters = vec![Filter {
         name: HCM_FILTER.into(),
         config_type: Some(filter::ConfigType::TypedConfig(to_any(
-            &http_connection_manager(&l.routes, Side::Server),
+            &http_connection_manager(&l.routes, inbound_filters(l)),
         ))),
     }];
     let default_chain = FilterChain {
@@ -75,16 +81,22 @@ fn server_listener(l: &ServerListener) -> Listener {
     }
 }
 
-/// Which end of a connection a connection manager serves.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Client,
-    Server,
+/// A server's HTTP filters before the router: authorization, then the rate limit.
+fn inbound_filters(l: &ServerListener) -> Vec<HttpFilter> {
+    let mut filters = l
+        .authorization
+        .as_ref()
+        .map(authz::http_filters)
+        .unwrap_or_default();
+    filters.extend(l.rate_limit.as_ref().map(rate_limit::http_filter));
+    filters
 }
 
-/// An HTTP connection manager with the given route source, the fault filter on a client, and
-/// the router.
-fn http_connection_manager(routes: &RouteSource, side: Side) -> HttpConnectionManager {
+/// An HTTP connection manager with the given route source and HTTP filters, then the router.
+fn http_connection_manager(
+    routes: &RouteSource,
+    filters: Vec<HttpFilter>,
+) -> HttpConnectionManager {
     let route_specifier = match routes {
         RouteSource::Rds(name) => RouteSpecifier::Rds(Rds {
             config_source: Some(ads_config_source()),
@@ -99,10 +111,8 @@ fn http_connection_manager(routes: &RouteSource, side: Side) -> HttpConnectionMa
         ))),
         ..Default::default()
     };
-    let http_filters = match side {
-        Side::Client => vec![fault::http_filter(), router],
-        Side::Server => vec![router],
-    };
+    let mut http_filters = filters;
+    http_filters.push(router);
     HttpConnectionManager {
         route_specifier: Some(route_specifier),
         http_filters,
@@ -222,6 +232,60 @@ mod tests {
         ));
         assert_router_last(&hcm);
         assert_eq!(hcm.http_filters.len(), 1, "servers have no fault filter");
+    }
+
+    #[test]
+    fn server_policies_come_before_the_router_in_every_chain() {
+        use std::time::Duration;
+
+        use crate::model::{Authorization, AuthzAction, AuthzRule, LocalRateLimit};
+
+        let (_, plain) = server(InboundTls::Permissive);
+        let mut l = match decode_back(&plain) {
+            model::Listener::Server(l) => l,
+            other => panic!("not a server listener: {other:?}"),
+        };
+        l.authorization = Some(Authorization {
+            rules: vec![AuthzRule {
+                name: "r".into(),
+                action: AuthzAction::Deny,
+                from: vec![],
+                to: vec![],
+            }],
+            default_action: AuthzAction::Deny,
+        });
+        l.rate_limit = Some(LocalRateLimit {
+            max_tokens: 1,
+            tokens_per_fill: 1,
+            fill_interval: Duration::from_secs(1),
+        });
+        let encoded = listener(&model::Listener::Server(l));
+        let chains = encoded
+            .filter_chains
+            .iter()
+            .chain(&encoded.default_filter_chain);
+        for chain in chains {
+            let Some(filter::ConfigType::TypedConfig(config)) = &chain.filters[0].config_type
+            else {
+                panic!("filter without typed_config");
+            };
+            let hcm = hcm(config);
+            let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    authz::DENY_FILTER,
+                    authz::ALLOW_FILTER,
+                    rate_limit::RATE_LIMIT_FILTER,
+                    ROUTER_FILTER
+                ]
+            );
+            assert!(hcm.http_filters[2].is_optional);
+        }
+    }
+
+    fn decode_back(encoded: &Listener) -> model::Listener {
+        crate::xds::decode::listener(encoded).unwrap()
     }
 
     #[test]

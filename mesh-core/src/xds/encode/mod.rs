@@ -14,6 +14,8 @@
 //! - mTLS is a TLS transport socket whose certificates come from the client's `default`
 //!   certificate provider instance (gRFC A29): on a Cluster, with the accepted server SPIFFE
 //!   IDs; on a server listener, requiring a client certificate;
+//! - a server listener's authorization is RBAC HTTP filters (gRFC A41) and its rate limit
+//!   Envoy's local rate limit filter, marked optional since gRPC servers lack it;
 //! - a route's timeout, retries and ring-hash key are in its `RouteAction` (gRFCs A31, A44,
 //!   A42), its faults in `typed_per_filter_config` for the fault filter that every client
 //!   listener lists before the router (gRFC A33);
@@ -24,12 +26,14 @@
 //!
 //! [`to_any`] wraps any of them for a `DiscoveryResponse`.
 
+mod authz;
 mod cluster;
 mod cluster_policy;
 mod endpoint;
 mod fault;
 mod lb;
 mod listener;
+mod rate_limit;
 mod route;
 mod route_policy;
 mod tls;
@@ -91,6 +95,8 @@ fn socket_address(addr: SocketAddr) -> Address {
 
 #[cfg(test)]
 mod round_trip;
+#[cfg(test)]
+mod round_trip_inbound;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,53 @@
+//! How many calls a server took, refused and rate limited.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The server's call counters, shared by its layers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counters(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: AtomicU64,
+    denied: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+impl Counters {
+    /// A call reached the inbound policies (health checks do not count).
+    pub(crate) fn request(&self) {
+        self.0.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call was denied by the authorization.
+    pub(crate) fn denied(&self) {
+        self.0.denied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call was refused by the rate limit.
+    pub(crate) fn rate_limited(&self) {
+        self.0.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub(crate) fn snapshot(&self) -> ServerCounterSnapshot {
+        ServerCounterSnapshot {
+            requests: self.0.requests.load(Ordering::Relaxed),
+            denied: self.0.denied.load(Ordering::Relaxed),
+            rate_limited: self.0.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A server's call counts since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerCounterSnapshot {
+    /// Calls that reached the inbound policies: every call but health checks and `/ready`.
+    pub requests: u64,
+    /// Calls refused by the authorization (PERMISSION_DENIED / 403).
+    pub denied: u64,
+    /// Calls refused by the rate limit (RESOURCE_EXHAUSTED / 429).
+    pub rate_limited: u64,
+}
