@@ -96,7 +96,7 @@ where
             while read < DRAIN_LIMIT {
                 match BodyExt::frame(&mut body).await {
                     Some(Ok(frame)) => {
-                        read += frame.data_ref().map_or(0, |d| bytes::Buf::remaining(d));
+                        read += frame.data_ref().map_or(0, bytes::Buf::remaining);
                     }
                     _ => break,
                 }
