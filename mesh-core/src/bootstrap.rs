@@ -17,10 +17,13 @@
 //! Of its `channel_creds`, the first supported type is used; today that is `insecure` only
 //! (TLS with `certificate_providers` comes later). Unknown fields are ignored, as gRPC does.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::xds::type_url::SERVER_LISTENER_PREFIX;
 
 /// The environment variable naming the bootstrap file.
 pub const BOOTSTRAP_FILE_ENV: &str = "GRPC_XDS_BOOTSTRAP";
@@ -201,6 +204,16 @@ impl Bootstrap {
         serde_json::to_string_pretty(self).expect("a bootstrap always serializes: keys are strings")
     }
 
+    /// The name of the inbound Listener a server listening on `address` asks for (gRFC A36):
+    /// `server_listener_resource_name_template` with `%s` replaced by `IP:PORT` (an IPv6 address
+    /// in brackets), or [`SERVER_LISTENER_PREFIX`] followed by `IP:PORT` without a template.
+    pub fn server_listener_name(&self, address: SocketAddr) -> String {
+        match &self.server_listener_resource_name_template {
+            Some(template) => template.replace("%s", &address.to_string()),
+            None => format!("{SERVER_LISTENER_PREFIX}{address}"),
+        }
+    }
+
     fn parse(text: &str, origin: &str) -> Result<Bootstrap, BootstrapError> {
         let bootstrap: Bootstrap =
             serde_json::from_str(text).map_err(|source| BootstrapError::Parse {
@@ -323,6 +336,27 @@ mod tests {
         let plain = Bootstrap::insecure("a:1", "n").to_json_pretty();
         assert!(!plain.contains("certificate_providers"), "{plain}");
         assert!(!plain.contains("server_listener"), "{plain}");
+    }
+
+    #[test]
+    fn server_listener_name_fills_the_template_or_uses_the_prefix() {
+        let v4: SocketAddr = "10.0.0.1:50051".parse().unwrap();
+        let v6: SocketAddr = "[::1]:50051".parse().unwrap();
+        let mut b = Bootstrap::insecure("a:1", "n");
+        assert_eq!(
+            b.server_listener_name(v4),
+            "grpc/server?xds.resource.listening_address=10.0.0.1:50051"
+        );
+        assert_eq!(
+            b.server_listener_name(v6),
+            "grpc/server?xds.resource.listening_address=[::1]:50051"
+        );
+        b.server_listener_resource_name_template = Some("mesh/inbound/%s?v=1".into());
+        assert_eq!(
+            b.server_listener_name(v4),
+            "mesh/inbound/10.0.0.1:50051?v=1"
+        );
+        assert_eq!(b.server_listener_name(v6), "mesh/inbound/[::1]:50051?v=1");
     }
 
     #[test]

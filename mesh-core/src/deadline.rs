@@ -16,7 +16,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue};
 use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
 
@@ -25,6 +26,26 @@ pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// The mesh's header carrying an HTTP caller's deadline, in `grpc-timeout`'s format.
 pub const MESH_TIMEOUT: &str = "mesh-timeout";
+
+/// The header carrying the caller's deadline: [`GRPC_TIMEOUT`] for gRPC, else
+/// [`MESH_TIMEOUT`].
+pub fn header_name(grpc: bool) -> HeaderName {
+    const GRPC: HeaderName = HeaderName::from_static(GRPC_TIMEOUT);
+    const HTTP: HeaderName = HeaderName::from_static(MESH_TIMEOUT);
+    if grpc { GRPC } else { HTTP }
+}
+
+/// The time left that `headers` ask for in the deadline header of [`header_name`]`(grpc)`;
+/// `None` when the header is absent or malformed (which is logged at debug and ignored).
+pub fn requested(headers: &HeaderMap, grpc: bool) -> Option<Duration> {
+    let name = header_name(grpc);
+    let value = headers.get(&name)?;
+    parse_timeout(value)
+        .inspect_err(
+            |error| tracing::debug!(%error, header = %name, "ignoring the caller's deadline"),
+        )
+        .ok()
+}
 
 /// The largest value `grpc-timeout` may carry: eight digits.
 const MAX_VALUE: u64 = 99_999_999;
@@ -181,6 +202,20 @@ mod tests {
                 "{left:?} came back as {back:?}"
             );
         }
+    }
+
+    #[test]
+    fn requested_reads_the_header_of_the_protocol() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(requested(&headers, true), None);
+        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("250m"));
+        headers.insert(MESH_TIMEOUT, HeaderValue::from_static("2S"));
+        assert_eq!(header_name(true), GRPC_TIMEOUT);
+        assert_eq!(header_name(false), MESH_TIMEOUT);
+        assert_eq!(requested(&headers, true), Some(Duration::from_millis(250)));
+        assert_eq!(requested(&headers, false), Some(Duration::from_secs(2)));
+        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("soon"));
+        assert_eq!(requested(&headers, true), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -94,13 +94,6 @@ impl Svid {
             })?;
         Svid::new(cert_chain, key, trust_bundle)
     }
-
-    /// The whole validity period of the leaf.
-    pub fn lifetime(&self) -> Duration {
-        self.not_after
-            .duration_since(self.not_before)
-            .unwrap_or_default()
-    }
 }
 
 impl Clone for Svid {
@@ -196,7 +189,7 @@ mod tests {
         assert_eq!(svid.spiffe_id.to_string(), ID);
         assert_eq!(svid.trust_bundle, vec![ca.root()]);
         assert_eq!(svid.not_before, start);
-        assert_eq!(svid.lifetime(), Duration::from_secs(3600));
+        assert_eq!(svid.not_after, start + Duration::from_secs(3600));
         assert_eq!(svid.clone().key.secret_der(), svid.key.secret_der());
     }
 

@@ -90,12 +90,20 @@ pub struct RetryBackoff {
     pub max: Duration,
 }
 
-impl Default for RetryBackoff {
-    fn default() -> Self {
+impl RetryBackoff {
+    /// The backoff starting at `base`, with xDS's default bound on any pause: 10 x `base`.
+    pub fn from_base(base: Duration) -> Self {
         Self {
-            base: Duration::from_millis(25),
-            max: Duration::from_millis(250),
+            base,
+            max: base.saturating_mul(10),
         }
+    }
+}
+
+impl Default for RetryBackoff {
+    /// xDS's default: 25 ms base, 250 ms max.
+    fn default() -> Self {
+        Self::from_base(Duration::from_millis(25))
     }
 }
 
@@ -286,6 +294,45 @@ pub struct FailurePercentageEjection {
     pub minimum_hosts: u32,
     /// The fewest requests in an interval for an endpoint to count (default 50).
     pub request_volume: u32,
+}
+
+impl Default for OutlierDetection {
+    /// A50's defaults for the timings and the ejection cap, with every algorithm off.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 10,
+            consecutive_failures: None,
+            success_rate: None,
+            failure_percentage: None,
+        }
+    }
+}
+
+impl Default for SuccessRateEjection {
+    /// A50's defaults: 1.9 standard deviations, always enforced, 5 hosts of 100 requests.
+    fn default() -> Self {
+        Self {
+            stdev_factor: 1.9,
+            enforcing_percent: 100,
+            minimum_hosts: 5,
+            request_volume: 100,
+        }
+    }
+}
+
+impl Default for FailurePercentageEjection {
+    /// A50's defaults: over 85 % failures, always enforced, 5 hosts of 50 requests.
+    fn default() -> Self {
+        Self {
+            threshold: 85,
+            enforcing_percent: 100,
+            minimum_hosts: 5,
+            request_volume: 50,
+        }
+    }
 }
 
 /// The fewest entries on a hash ring when the config leaves it out (the xDS default).

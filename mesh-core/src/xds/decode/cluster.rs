@@ -16,9 +16,7 @@ use super::common::{config_source, unpack};
 use super::error::{Context, DecodeError};
 use super::tls;
 use crate::model::{self, UpstreamProtocol};
-
-/// The `typed_extension_protocol_options` key of the upstream HTTP options.
-const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+use crate::xds::encode::HTTP_PROTOCOL_OPTIONS;
 
 /// Decodes a Cluster resource.
 pub fn cluster(proto: &Cluster) -> Result<model::Cluster, DecodeError> {

@@ -1,15 +1,17 @@
 //! Checks shared by several resource types: packed messages, config sources, socket addresses,
-//! durations.
+//! durations, fractions.
 
 use std::net::{IpAddr, SocketAddr};
 
 use envoy_types::pb::envoy::config::core::v3::{
     Address, ConfigSource, address, config_source::ConfigSourceSpecifier, socket_address,
 };
+use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
 use envoy_types::pb::google::protobuf::{Any, Duration};
 use prost::Message;
 
 use super::error::{Context, DecodeError};
+use crate::model::Share;
 
 /// Unpacks `any` (at `field`) as an `M` whose type URL must be `type_url`; `what` names `M` in
 /// errors.
@@ -68,6 +70,32 @@ pub(crate) fn duration(
     ))
 }
 
+/// Reads a `FractionalPercent` (at `field`) as millionths, for any denominator. A numerator
+/// over its denominator means every request, as in Envoy and gRPC: capped at a million.
+pub(crate) fn per_million(
+    ctx: Context<'_>,
+    field: &str,
+    proto: &FractionalPercent,
+) -> Result<u32, DecodeError> {
+    let scale: u64 = match DenominatorType::try_from(proto.denominator) {
+        Ok(DenominatorType::Hundred) => 10_000,
+        Ok(DenominatorType::TenThousand) => 100,
+        Ok(DenominatorType::Million) => 1,
+        Err(_) => {
+            return Err(ctx.error(
+                format!("{field}.denominator"),
+                format!(
+                    "{} is not HUNDRED, TEN_THOUSAND or MILLION",
+                    proto.denominator
+                ),
+            ));
+        }
+    };
+    let millionths = (u64::from(proto.numerator) * scale).min(u64::from(Share::MILLION));
+    // At most a million, which fits.
+    Ok(u32::try_from(millionths).unwrap_or(Share::MILLION))
+}
+
 /// Reads a `socket_address` with an IP literal and a numeric port (at `field`).
 pub(crate) fn socket_address(
     ctx: Context<'_>,
@@ -123,6 +151,26 @@ mod tests {
         assert_eq!(err.field, "address.socket_address.port_value");
         let err = socket_address(CTX, "address", None).unwrap_err();
         assert_eq!(err.field, "address");
+    }
+
+    #[test]
+    fn fractions_become_millionths_capped_at_a_million() {
+        let f = |numerator, denominator: DenominatorType| FractionalPercent {
+            numerator,
+            denominator: denominator as i32,
+        };
+        let read = |p: FractionalPercent| per_million(CTX, "f", &p).unwrap();
+        assert_eq!(read(f(5, DenominatorType::Hundred)), 50_000);
+        assert_eq!(read(f(5, DenominatorType::TenThousand)), 500);
+        assert_eq!(read(f(5, DenominatorType::Million)), 5);
+        assert_eq!(read(f(250, DenominatorType::Hundred)), Share::MILLION);
+        assert_eq!(read(f(u32::MAX, DenominatorType::Hundred)), Share::MILLION);
+        let bad = FractionalPercent {
+            numerator: 1,
+            denominator: 7,
+        };
+        let err = per_million(CTX, "f", &bad).unwrap_err();
+        assert_eq!(err.field, "f.denominator");
     }
 
     #[test]

@@ -18,10 +18,10 @@ use envoy_types::pb::envoy::extensions::filters::common::fault::v3::fault_delay:
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
     HttpFault, fault_abort::ErrorType,
 };
-use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
+use envoy_types::pb::envoy::r#type::v3::FractionalPercent;
 use envoy_types::pb::google::protobuf::Any;
 
-use super::common::{duration, unpack};
+use super::common::{duration, per_million, unpack};
 use super::error::{Context, DecodeError};
 use super::matcher;
 use crate::model::{AbortStatus, FaultAbort, FaultDelay, FaultInjection, Share};
@@ -170,21 +170,8 @@ fn share(
     let Some(p) = proto else {
         return Ok(Share::default());
     };
-    let scale: u64 = match DenominatorType::try_from(p.denominator) {
-        Ok(DenominatorType::Hundred) => 10_000,
-        Ok(DenominatorType::TenThousand) => 100,
-        Ok(DenominatorType::Million) => 1,
-        Err(_) => {
-            return Err(ctx.error(
-                format!("{field}.denominator"),
-                format!("{} is not HUNDRED, TEN_THOUSAND or MILLION", p.denominator),
-            ));
-        }
-    };
-    // A numerator over its denominator means every request, as in Envoy: capped at a million,
-    // which `from_per_million` always accepts.
-    let capped = (u64::from(p.numerator) * scale).min(u64::from(Share::MILLION)) as u32;
-    Ok(Share::from_per_million(capped).unwrap_or_default())
+    let millionths = per_million(ctx, field, p)?;
+    Ok(Share::from_per_million(millionths).unwrap_or_default())
 }
 
 #[cfg(test)]

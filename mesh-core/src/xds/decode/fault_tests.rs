@@ -9,6 +9,7 @@ use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
     FaultAbort as ProtoAbort, fault_abort::HeaderAbort,
 };
+use envoy_types::pb::envoy::r#type::v3::fractional_percent::DenominatorType;
 use envoy_types::pb::google::protobuf::{Duration as ProtoDuration, UInt32Value};
 
 use super::*;

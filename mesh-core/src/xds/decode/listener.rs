@@ -29,6 +29,7 @@ use super::inbound::{InboundFilters, InboundPolicies};
 use super::route::route_config_at;
 use super::tls;
 use crate::model::{self, ClientListener, InboundTls, RouteSource, ServerListener};
+use crate::xds::encode::TLS_TRANSPORT_PROTOCOL;
 use crate::xds::type_url;
 
 /// Which end of a connection a connection manager serves.
@@ -37,9 +38,6 @@ enum Side {
     Client,
     Server,
 }
-
-/// The `filter_chain_match.transport_protocol` of connections that start a TLS handshake.
-const TLS_TRANSPORT_PROTOCOL: &str = "tls";
 
 /// Decodes a Listener resource.
 pub fn listener(proto: &Listener) -> Result<model::Listener, DecodeError> {

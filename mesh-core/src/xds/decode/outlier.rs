@@ -19,28 +19,32 @@ use super::common::duration;
 use super::error::{Context, DecodeError};
 use crate::model::{self, FailurePercentageEjection, SuccessRateEjection};
 
+/// Envoy's `consecutive_5xx` when unset.
+const DEFAULT_CONSECUTIVE_5XX: u32 = 5;
+
 /// Decodes `outlier_detection`.
 pub(crate) fn outlier_detection(
     ctx: Context<'_>,
     proto: &OutlierDetection,
 ) -> Result<model::OutlierDetection, DecodeError> {
+    let defaults = model::OutlierDetection::default();
     let time = |name: &str, value: &Option<ProtoDuration>, default: Duration| match value {
         Some(d) => duration(ctx, &format!("outlier_detection.{name}"), d),
         None => Ok(default),
     };
-    let interval = time("interval", &proto.interval, Duration::from_secs(10))?;
+    let interval = time("interval", &proto.interval, defaults.interval)?;
     if interval.is_zero() {
         return Err(ctx.error("outlier_detection.interval", "must be positive"));
     }
     let base_ejection_time = time(
         "base_ejection_time",
         &proto.base_ejection_time,
-        Duration::from_secs(30),
+        defaults.base_ejection_time,
     )?;
     let max_ejection_time = time(
         "max_ejection_time",
         &proto.max_ejection_time,
-        Duration::from_secs(300),
+        defaults.max_ejection_time,
     )?;
     let percent = |name: &str, value: &Option<UInt32Value>, default: u32| {
         let value = value.map_or(default, |v| v.value);
@@ -54,28 +58,41 @@ pub(crate) fn outlier_detection(
     };
     let count = |value: &Option<UInt32Value>, default: u32| value.map_or(default, |v| v.value);
 
-    let max_ejection_percent = percent("max_ejection_percent", &proto.max_ejection_percent, 10)?;
+    let max_ejection_percent = percent(
+        "max_ejection_percent",
+        &proto.max_ejection_percent,
+        defaults.max_ejection_percent,
+    )?;
     let enforcing_5xx = percent(
         "enforcing_consecutive_5xx",
         &proto.enforcing_consecutive_5xx,
         100,
     )?;
-    let consecutive_failures =
-        Some(count(&proto.consecutive_5xx, 5)).filter(|&n| n > 0 && enforcing_5xx > 0);
+    let consecutive_failures = Some(count(&proto.consecutive_5xx, DEFAULT_CONSECUTIVE_5XX))
+        .filter(|&n| n > 0 && enforcing_5xx > 0);
 
-    let enforcing_success = percent("enforcing_success_rate", &proto.enforcing_success_rate, 100)?;
+    let sr = SuccessRateEjection::default();
+    let enforcing_success = percent(
+        "enforcing_success_rate",
+        &proto.enforcing_success_rate,
+        sr.enforcing_percent,
+    )?;
     let success_rate = (enforcing_success > 0).then(|| SuccessRateEjection {
-        stdev_factor: f64::from(count(&proto.success_rate_stdev_factor, 1900)) / 1000.0,
+        stdev_factor: proto
+            .success_rate_stdev_factor
+            .map_or(sr.stdev_factor, |v| f64::from(v.value) / 1000.0),
         enforcing_percent: enforcing_success,
-        minimum_hosts: count(&proto.success_rate_minimum_hosts, 5),
-        request_volume: count(&proto.success_rate_request_volume, 100),
+        minimum_hosts: count(&proto.success_rate_minimum_hosts, sr.minimum_hosts),
+        request_volume: count(&proto.success_rate_request_volume, sr.request_volume),
     });
 
+    let fp = FailurePercentageEjection::default();
     let threshold = percent(
         "failure_percentage_threshold",
         &proto.failure_percentage_threshold,
-        85,
+        fp.threshold,
     )?;
+    // xDS leaves failure percentage off unless enforced, unlike the model's default.
     let enforcing_failure = percent(
         "enforcing_failure_percentage",
         &proto.enforcing_failure_percentage,
@@ -84,8 +101,8 @@ pub(crate) fn outlier_detection(
     let failure_percentage = (enforcing_failure > 0).then(|| FailurePercentageEjection {
         threshold,
         enforcing_percent: enforcing_failure,
-        minimum_hosts: count(&proto.failure_percentage_minimum_hosts, 5),
-        request_volume: count(&proto.failure_percentage_request_volume, 50),
+        minimum_hosts: count(&proto.failure_percentage_minimum_hosts, fp.minimum_hosts),
+        request_volume: count(&proto.failure_percentage_request_volume, fp.request_volume),
     });
 
     Ok(model::OutlierDetection {

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use envoy_types::pb::envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit as Proto;
-use envoy_types::pb::envoy::r#type::v3::{StatusCode, fractional_percent::DenominatorType};
+use envoy_types::pb::envoy::r#type::v3::StatusCode;
 use envoy_types::pb::google::protobuf::Any;
 
-use super::common::{duration, unpack};
+use super::common::{duration, per_million, unpack};
 use super::error::{Context, DecodeError};
-use crate::model::LocalRateLimit;
+use crate::model::{LocalRateLimit, Share};
 use crate::xds::type_url;
 
 /// Envoy's shortest `fill_interval`.
@@ -115,20 +115,9 @@ fn every_request(
     let Some(p) = share.as_ref().and_then(|s| s.default_value) else {
         return Ok(false);
     };
-    let denominator: u64 = match DenominatorType::try_from(p.denominator) {
-        Ok(DenominatorType::Hundred) => 100,
-        Ok(DenominatorType::TenThousand) => 10_000,
-        Ok(DenominatorType::Million) => 1_000_000,
-        Err(_) => {
-            return Err(ctx.error(
-                format!("{field}.default_value.denominator"),
-                format!("{} is not HUNDRED, TEN_THOUSAND or MILLION", p.denominator),
-            ));
-        }
-    };
-    match u64::from(p.numerator) {
+    match per_million(ctx, &format!("{field}.default_value"), &p)? {
         0 => Ok(false),
-        n if n >= denominator => Ok(true),
+        Share::MILLION => Ok(true),
         _ => Err(ctx.error(
             format!("{field}.default_value"),
             "limits only a share of the requests, which is not supported; use 0 % or 100 %",
@@ -139,7 +128,9 @@ fn every_request(
 #[cfg(test)]
 mod tests {
     use envoy_types::pb::envoy::extensions::common::ratelimit::v3::LocalRateLimitDescriptor;
-    use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, HttpStatus, TokenBucket};
+    use envoy_types::pb::envoy::r#type::v3::{
+        FractionalPercent, HttpStatus, TokenBucket, fractional_percent::DenominatorType,
+    };
     use envoy_types::pb::google::protobuf::UInt32Value;
 
     use super::*;

@@ -21,9 +21,6 @@ use super::error::{Context, DecodeError};
 use crate::model::{self, MAX_ATTEMPTS, RETRIABLE_GRPC_CODES, RetryBackoff, RetryOn};
 use crate::xds::encode::{CONNECT_FAILURE, RETRIABLE_STATUS_CODES, grpc_retry_on};
 
-/// The backoff base when `retry_back_off` is absent.
-const DEFAULT_BASE: Duration = Duration::from_millis(25);
-
 /// Decodes a retry policy at `field`; `None` if it retries nothing this client knows.
 pub(crate) fn retry_policy(
     ctx: Context<'_>,
@@ -64,10 +61,7 @@ fn backoff(
     proto: &RetryPolicy,
 ) -> Result<RetryBackoff, DecodeError> {
     let Some(b) = &proto.retry_back_off else {
-        return Ok(RetryBackoff {
-            base: DEFAULT_BASE,
-            max: DEFAULT_BASE * 10,
-        });
+        return Ok(RetryBackoff::default());
     };
     let base_field = format!("{field}.retry_back_off.base_interval");
     let base = match &b.base_interval {
@@ -80,23 +74,20 @@ fn backoff(
             "must be set and positive when retry_back_off is given",
         ));
     }
-    let max = match &b.max_interval {
-        None => base.saturating_mul(10),
-        Some(d) => {
-            let max_field = format!("{field}.retry_back_off.max_interval");
-            let max = duration(ctx, &max_field, d)?;
-            if max.is_zero() {
-                return Err(ctx.error(max_field, "must be positive (or left out: 10 x base)"));
-            }
-            if max < base {
-                return Err(ctx.error(
-                    max_field,
-                    format!("{max:?} is shorter than base_interval {base:?}"),
-                ));
-            }
-            max
-        }
+    let Some(max) = &b.max_interval else {
+        return Ok(RetryBackoff::from_base(base));
     };
+    let max_field = format!("{field}.retry_back_off.max_interval");
+    let max = duration(ctx, &max_field, max)?;
+    if max.is_zero() {
+        return Err(ctx.error(max_field, "must be positive (or left out: 10 x base)"));
+    }
+    if max < base {
+        return Err(ctx.error(
+            max_field,
+            format!("{max:?} is shorter than base_interval {base:?}"),
+        ));
+    }
     Ok(RetryBackoff { base, max })
 }
 

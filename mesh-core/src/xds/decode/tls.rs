@@ -18,9 +18,7 @@ use super::common::unpack;
 use super::error::{Context, DecodeError};
 use super::matcher::string_match;
 use crate::model::{StringMatch, UpstreamTls};
-
-/// The name of the TLS transport socket.
-const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+use crate::xds::encode::TLS_TRANSPORT_SOCKET;
 
 /// Decodes a cluster's transport socket (at `field`) into the server identities accepted.
 pub(crate) fn upstream(

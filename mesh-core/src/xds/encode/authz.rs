@@ -13,8 +13,6 @@
 //! headers; `any` when it names none). Policy names must be unique within a filter, so a
 //! repeated rule name gets a `#<index>` suffix.
 
-use std::collections::HashMap;
-
 use envoy_types::pb::envoy::config::rbac::v3::{
     self as rbac, Policy, permission, principal, rbac::Action,
 };
@@ -30,7 +28,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 };
 
 use super::route::{header_matcher, string_matcher};
-use super::to_any;
+use super::{stable_map, to_any};
 use crate::model::{Authorization, AuthzAction, AuthzRule, Permission, Principal};
 
 /// The name of the filter holding the DENY rules.
@@ -64,7 +62,7 @@ fn rbac_filter<'a>(
     action: Action,
     rules: impl Iterator<Item = &'a AuthzRule>,
 ) -> HttpFilter {
-    let mut policies = HashMap::new();
+    let mut policies = stable_map([]);
     for (i, rule) in rules.enumerate() {
         let mut name = rule.name.clone();
         let mut suffix = i;
@@ -245,6 +243,27 @@ mod tests {
         let mut names: Vec<_> = rules_of(&deny).policies.into_keys().collect();
         names.sort();
         assert_eq!(names, ["r", "r#1"]);
+    }
+
+    #[test]
+    fn equal_authorizations_encode_to_equal_bytes() {
+        let authz = || Authorization {
+            rules: (0..16)
+                .map(|i| rule(&format!("deny-{i}"), AuthzAction::Deny, vec![]))
+                .chain((0..16).map(|i| rule(&format!("allow-{i}"), AuthzAction::Allow, vec![])))
+                .collect(),
+            default_action: AuthzAction::Deny,
+        };
+        let bytes = || {
+            http_filters(&authz())
+                .iter()
+                .map(Message::encode_to_vec)
+                .collect::<Vec<_>>()
+        };
+        let first = bytes();
+        for _ in 0..20 {
+            assert_eq!(bytes(), first);
+        }
     }
 
     #[test]

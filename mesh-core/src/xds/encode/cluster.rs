@@ -1,8 +1,6 @@
 //! Cluster: EDS over ADS, the balancer (see `lb`), the breaker, outlier detection and retry
 //! budget (see `cluster_policy`), the upstream protocol, and mTLS to the endpoints.
 
-use std::collections::HashMap;
-
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster,
     cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig},
@@ -18,12 +16,13 @@ use envoy_types::pb::google::protobuf::Struct;
 
 use super::cluster_policy::{circuit_breakers, metadata, outlier_detection};
 use super::lb::load_balancing_policy;
-use super::{ads_config_source, tls, to_any};
+use super::{ads_config_source, stable_map, tls, to_any};
 use crate::model::{self, UpstreamProtocol};
 use crate::xds::type_url;
 
 /// The `typed_extension_protocol_options` key of the upstream HTTP options.
-const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+pub(crate) const HTTP_PROTOCOL_OPTIONS: &str =
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /// `xds.type.v3.TypedStruct`: an extension config given as a type URL and a JSON-like struct.
 ///
@@ -50,10 +49,10 @@ impl prost::Name for TypedStruct {
 /// Encodes a Cluster.
 pub fn cluster(cluster: &model::Cluster) -> Cluster {
     let policy = &cluster.policy;
-    let mut protocol_options = HashMap::new();
-    if cluster.protocol == UpstreamProtocol::Http2 {
-        protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), to_any(&http2_options()));
-    }
+    let protocol_options = stable_map(
+        (cluster.protocol == UpstreamProtocol::Http2)
+            .then(|| (HTTP_PROTOCOL_OPTIONS.to_string(), to_any(&http2_options()))),
+    );
     Cluster {
         name: cluster.name.clone(),
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),

@@ -6,15 +6,13 @@
 //! ours is in the cluster's `filter_metadata["mesh.dev"]` as
 //! `{"retryBudget": {"ratio": 0.2, "minRetriesPerSecond": 10, "ttlSeconds": 10.0}}`.
 
-use std::sync::LazyLock;
-
 use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers, OutlierDetection, circuit_breakers::Thresholds,
 };
 use envoy_types::pb::envoy::config::core::v3::{Metadata, RoutingPriority};
 use envoy_types::pb::google::protobuf::{Struct, UInt32Value, Value, value::Kind};
 
-use super::duration;
+use super::{duration, stable_map};
 use crate::model::{self, CircuitBreaker, RetryBudget};
 
 /// The `filter_metadata` key of our own cluster settings.
@@ -76,41 +74,26 @@ pub(super) fn outlier_detection(od: &model::OutlierDetection) -> OutlierDetectio
 
 /// The cluster metadata holding the retry budget.
 pub(super) fn metadata(budget: RetryBudget) -> Metadata {
-    let mut fields = BUDGET_TEMPLATE.clone();
-    for (key, number) in [
-        (BUDGET_RATIO, budget.ratio),
-        (BUDGET_MIN_PER_SECOND, f64::from(budget.min_per_second)),
-        (BUDGET_TTL_SECONDS, budget.ttl.as_secs_f64()),
-    ] {
-        if let Some(value) = fields.fields.get_mut(key) {
-            value.kind = Some(Kind::NumberValue(number));
-        }
-    }
+    let number = |key: &str, number| {
+        let kind = Some(Kind::NumberValue(number));
+        (key.to_string(), Value { kind })
+    };
+    let fields = stable_map([
+        number(BUDGET_RATIO, budget.ratio),
+        number(BUDGET_MIN_PER_SECOND, f64::from(budget.min_per_second)),
+        number(BUDGET_TTL_SECONDS, budget.ttl.as_secs_f64()),
+    ]);
+    let budget = Value {
+        kind: Some(Kind::StructValue(Struct { fields })),
+    };
     let mesh = Struct {
-        fields: [(
-            RETRY_BUDGET.to_string(),
-            Value {
-                kind: Some(Kind::StructValue(fields)),
-            },
-        )]
-        .into(),
+        fields: stable_map([(RETRY_BUDGET.to_string(), budget)]),
     };
     Metadata {
-        filter_metadata: [(MESH_METADATA.to_string(), mesh)].into(),
+        filter_metadata: stable_map([(MESH_METADATA.to_string(), mesh)]),
         ..Default::default()
     }
 }
-
-/// The budget's fields, each cloned from this one map. A `Struct` is a hash map, encoded in its
-/// iteration order, which differs from map to map; a clone keeps the order of its original, so
-/// equal budgets always encode to equal bytes (mesh-control tells changed resources by their
-/// encoding).
-static BUDGET_TEMPLATE: LazyLock<Struct> = LazyLock::new(|| Struct {
-    fields: [BUDGET_RATIO, BUDGET_MIN_PER_SECOND, BUDGET_TTL_SECONDS]
-        .into_iter()
-        .map(|key| (key.to_string(), Value::default()))
-        .collect(),
-});
 
 #[cfg(test)]
 mod tests {

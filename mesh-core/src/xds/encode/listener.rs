@@ -23,7 +23,7 @@ const ROUTER_FILTER: &str = "envoy.filters.http.router";
 /// The network filter that holds the HTTP connection manager in a server's filter chain.
 const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
 /// The `filter_chain_match.transport_protocol` of connections that start a TLS handshake.
-const TLS_TRANSPORT_PROTOCOL: &str = "tls";
+pub(crate) const TLS_TRANSPORT_PROTOCOL: &str = "tls";
 
 /// Encodes a Listener: an `ApiListener` for a client, an addressed listener with filter chains
 /// for a server.

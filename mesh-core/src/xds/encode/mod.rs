@@ -38,7 +38,10 @@ mod route;
 mod route_policy;
 mod tls;
 
+use std::collections::HashMap;
+use std::hash::{Hash, RandomState};
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use envoy_types::pb::envoy::config::core::v3::{
     Address, AggregatedConfigSource, ApiVersion, ConfigSource, SocketAddress, address,
@@ -47,14 +50,17 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::google::protobuf::{Any, Duration};
 use prost::{Message, Name};
 
+pub(crate) use cluster::HTTP_PROTOCOL_OPTIONS;
 pub use cluster::{TypedStruct, cluster};
 pub(crate) use cluster_policy::{
     BUDGET_MIN_PER_SECOND, BUDGET_RATIO, BUDGET_TTL_SECONDS, MESH_METADATA, RETRY_BUDGET,
 };
 pub use endpoint::cluster_load_assignment;
+pub(crate) use listener::TLS_TRANSPORT_PROTOCOL;
 pub use listener::listener;
 pub use route::route_config;
 pub(crate) use route_policy::{CONNECT_FAILURE, RETRIABLE_STATUS_CODES, grpc_retry_on};
+pub(crate) use tls::TLS_TRANSPORT_SOCKET;
 
 /// Wraps a message in an `Any` whose type URL names the message's type
 /// (for resources, one of [`crate::xds::type_url`]).
@@ -63,6 +69,21 @@ pub fn to_any<M: Message + Name>(message: &M) -> Any {
         type_url: M::type_url(),
         value: message.encode_to_vec(),
     }
+}
+
+/// The one hasher state of every map the encoder builds.
+///
+/// A protobuf map is a `HashMap`, encoded in its iteration order, which depends on the map's
+/// hasher keys; `HashMap::new` draws fresh keys for each map. Built from this one state, maps
+/// with equal entries inserted in the same order iterate, and so encode, alike: equal resources
+/// encode to equal bytes, which is how mesh-control tells which resources changed.
+static STABLE: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+/// A map of `entries` that encodes the same for the same entries; see [`STABLE`].
+fn stable_map<K: Eq + Hash, V>(entries: impl IntoIterator<Item = (K, V)>) -> HashMap<K, V> {
+    let mut map = HashMap::with_hasher(STABLE.clone());
+    map.extend(entries);
+    map
 }
 
 /// "Fetch it over the same ADS stream, xDS v3": how resources point at other resources.

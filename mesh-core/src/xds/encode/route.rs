@@ -11,7 +11,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 };
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
-use super::{fault, route_policy};
+use super::{fault, route_policy, stable_map};
 use crate::model::{self, PathMatch, RouteAction, StringMatch};
 
 /// Encodes a RouteConfiguration.
@@ -37,12 +37,12 @@ fn route(r: &model::Route) -> route::Route {
         RouteAction::Forward(clusters) => Action::Route(route_action(clusters, &r.policy)),
         RouteAction::NonForwarding => Action::NonForwardingAction(NonForwardingAction {}),
     };
-    let typed_per_filter_config = r
-        .policy
-        .fault
-        .iter()
-        .map(|f| (fault::FAULT_FILTER.to_string(), fault::per_route_config(f)))
-        .collect();
+    let typed_per_filter_config = stable_map(
+        r.policy
+            .fault
+            .iter()
+            .map(|f| (fault::FAULT_FILTER.to_string(), fault::per_route_config(f))),
+    );
     route::Route {
         name: r.name.clone(),
         r#match: Some(route_match(&r.matcher)),

@@ -25,7 +25,7 @@ use super::to_any;
 use crate::model::StringMatch;
 
 /// The name of the TLS transport socket.
-const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+pub(crate) const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 /// The certificate provider instance that stands for the workload's identity.
 const PROVIDER_INSTANCE: &str = "default";
 
