@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::registration::{METADATA_KEY, Registration};
+use mesh_core::xds::type_url;
 use tokio::sync::watch;
 
 use crate::ads::ClientRegistry;
@@ -231,8 +232,9 @@ fn bootstrap(args: BootstrapArgs) -> anyhow::Result<Bootstrap> {
         let ca = args.ca.existing_authority()?;
         let files = cert_files::write(&ca, identity, dir)?;
         bootstrap.certificate_providers = files.certificate_providers();
+        // The Listener name gRPC xDS servers ask for (gRFC A36), `%s` being their address.
         bootstrap.server_listener_resource_name_template =
-            Some(cert_files::SERVER_LISTENER_TEMPLATE.to_string());
+            Some(format!("{}%s", type_url::SERVER_LISTENER_PREFIX));
     }
     Ok(bootstrap)
 }

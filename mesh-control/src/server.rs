@@ -21,7 +21,7 @@ use crate::ads::{AdsServer, ClientRegistry};
 use crate::ca::{CaService, CertificateAuthority, TlsSetupError, tls};
 use crate::config::MeshConfig;
 use crate::registry::Registry;
-use crate::snapshot::{self, BuildSettings, EmptyAssignments, Snapshot};
+use crate::snapshot::{self, BuildSettings, EmptyAssignments, Snapshot, foreign_ids};
 
 /// Why the control server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -88,16 +88,15 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let registry = Registry::new();
     let build = BuildSettings {
-        empty: if settings.warm_up.is_zero() {
-            EmptyAssignments::Send
-        } else {
-            EmptyAssignments::Withhold
-        },
+        empty: EmptyAssignments::while_warming(!settings.warm_up.is_zero()),
         ..BuildSettings::new(settings.trust_domain().clone())
     };
     let initial = Snapshot::build(&config.borrow(), &registry.current(), &build);
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial));
-    tokio::spawn(log_config_changes(config.clone()));
+    tokio::spawn(log_config_changes(
+        config.clone(),
+        settings.trust_domain().clone(),
+    ));
     let ca = CaService::new(settings.ca.clone(), config.clone()).into_service();
     let publisher = tokio::spawn(snapshot::publish(
         config,
@@ -168,12 +167,35 @@ pub fn summary(config: &MeshConfig) -> String {
     )
 }
 
-async fn log_config_changes(mut config: watch::Receiver<Arc<MeshConfig>>) {
-    tracing::info!("serving {}", summary(&config.borrow_and_update()));
-    while config.changed().await.is_ok() {
-        tracing::info!(
-            "config reloaded: serving {}",
-            summary(&config.borrow_and_update())
+/// Logs what is served, at the start and on every reload, with the SPIFFE IDs of other trust
+/// domains than `trust_domain` that its AuthorizationPolicies name.
+async fn log_config_changes(
+    mut config: watch::Receiver<Arc<MeshConfig>>,
+    trust_domain: TrustDomain,
+) {
+    let mut reloaded = false;
+    loop {
+        let current = Arc::clone(&config.borrow_and_update());
+        if reloaded {
+            tracing::info!("config reloaded: serving {}", summary(&current));
+        } else {
+            tracing::info!("serving {}", summary(&current));
+        }
+        warn_of_foreign_ids(&current, &trust_domain);
+        if config.changed().await.is_err() {
+            return;
+        }
+        reloaded = true;
+    }
+}
+
+/// Warns of the SPIFFE IDs that AuthorizationPolicies name in another trust domain: the config
+/// loads without knowing mesh-control's trust domain, and no caller can prove such an ID.
+fn warn_of_foreign_ids(config: &MeshConfig, trust_domain: &TrustDomain) {
+    for (policy, id) in foreign_ids(config, trust_domain) {
+        tracing::warn!(
+            "AuthorizationPolicy {policy} names {id}, which is not in trust domain {trust_domain}: \
+             no caller can prove it; name identities of spiffe://{trust_domain}/"
         );
     }
 }

@@ -77,8 +77,7 @@ impl CertificateAuthority {
 
     /// The SPIFFE ID of `identity` in this trust domain.
     pub fn spiffe_id(&self, identity: &WorkloadIdentity) -> Result<SpiffeId, IssueError> {
-        let path = format!("/ns/{}/sa/{}", identity.namespace, identity.service_account);
-        let id = format!("{}{path}", self.trust_domain.id_string());
+        let id = identity.spiffe_id(&self.trust_domain);
         SpiffeId::new(&id).map_err(|e| IssueError::Identity(id, e))
     }
 

@@ -16,8 +16,6 @@ use crate::ca::root::{create_private_dir, write_file};
 use crate::ca::{CertificateAuthority, IssuedCert};
 use crate::config::WorkloadIdentity;
 
-/// The Listener name template gRPC xDS servers ask for (gRFC A36).
-pub(crate) const SERVER_LISTENER_TEMPLATE: &str = "grpc/server?xds.resource.listening_address=%s";
 /// The private key, PKCS#8 PEM, readable by its owner only.
 const KEY_FILE: &str = "key.pem";
 /// The leaf certificate, then the root.

@@ -34,6 +34,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub(crate) use kinds::meta::{NameRule, check_name};
+pub(crate) use model::namespace_prefix;
 pub use model::{
     AuthorizationConfig, AuthzRuleConfig, Caller, MeshConfig, PortConfig, ServiceConfig,
     ServiceRef, ServiceTls, TlsMode, WorkloadIdentity,

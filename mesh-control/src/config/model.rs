@@ -11,6 +11,7 @@ use mesh_core::model::{
     AuthzAction, ClusterPolicy, Endpoint, LocalRateLimit, Permission, Route, StringMatch,
     UpstreamProtocol,
 };
+use spiffe::TrustDomain;
 
 /// A whole, valid mesh configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -29,6 +30,24 @@ pub struct WorkloadIdentity {
     pub namespace: String,
     /// The service account.
     pub service_account: String,
+}
+
+impl WorkloadIdentity {
+    /// Its SPIFFE ID in `trust_domain`, as text:
+    /// `spiffe://<trust-domain>/ns/<namespace>/sa/<service_account>`.
+    pub fn spiffe_id(&self, trust_domain: &TrustDomain) -> String {
+        format!(
+            "{}{}",
+            namespace_prefix(trust_domain, &self.namespace),
+            self.service_account
+        )
+    }
+}
+
+/// The start of the SPIFFE IDs of every service account of `namespace` in `trust_domain`:
+/// `spiffe://<trust-domain>/ns/<namespace>/sa/`.
+pub(crate) fn namespace_prefix(trust_domain: &TrustDomain, namespace: &str) -> String {
+    format!("{}/ns/{namespace}/sa/", trust_domain.id_string())
 }
 
 /// A Service's namespace and name.

@@ -96,17 +96,14 @@ async fn reload(
     match loaded {
         Ok(config) => {
             *last_errors = None;
-            let services = config.services.len();
-            let changed = tx.send_if_modified(|current| {
+            // Whoever serves the config logs the reload.
+            tx.send_if_modified(|current| {
                 let changed = **current != config;
                 if changed {
                     *current = Arc::new(config);
                 }
                 changed
             });
-            if changed {
-                tracing::info!(dir = %dir.display(), services, "config reloaded");
-            }
         }
         Err(errors) if last_errors.as_ref() != Some(&errors) => {
             for error in errors.errors() {

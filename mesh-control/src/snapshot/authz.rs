@@ -17,7 +17,7 @@ use mesh_core::model::{
 };
 use spiffe::TrustDomain;
 
-use crate::config::{AuthorizationConfig, Caller, MeshConfig};
+use crate::config::{AuthorizationConfig, Caller, MeshConfig, namespace_prefix};
 
 /// The authorization `config` describes, with callers in `trust_domain`.
 pub(crate) fn authorization(
@@ -45,14 +45,13 @@ pub(crate) fn authorization(
 }
 
 fn principal(caller: &Caller, trust_domain: &TrustDomain) -> Principal {
-    let namespace_prefix = |ns: &str| format!("{}/ns/{ns}/sa/", trust_domain.id_string());
     match caller {
-        Caller::ServiceAccount(identity) => Principal::SpiffeId(StringMatch::Exact(format!(
-            "{}{}",
-            namespace_prefix(&identity.namespace),
-            identity.service_account
-        ))),
-        Caller::Namespace(ns) => Principal::SpiffeId(StringMatch::Prefix(namespace_prefix(ns))),
+        Caller::ServiceAccount(identity) => {
+            Principal::SpiffeId(StringMatch::Exact(identity.spiffe_id(trust_domain)))
+        }
+        Caller::Namespace(ns) => {
+            Principal::SpiffeId(StringMatch::Prefix(namespace_prefix(trust_domain, ns)))
+        }
         Caller::SpiffeId(matcher) => Principal::SpiffeId(matcher.clone()),
         Caller::Authenticated => Principal::Authenticated,
     }

@@ -15,9 +15,9 @@ use mesh_core::model::{
 use mesh_core::xds::encode;
 use spiffe::TrustDomain;
 
-use super::inbound::InboundPolicy;
+use super::inbound::{InboundBuilder, InboundPolicy};
 use super::{Resource, Resources, Snapshot};
-use crate::config::{MeshConfig, ServiceConfig, ServiceRef, TlsMode};
+use crate::config::{MeshConfig, ServiceConfig, ServiceRef, TlsMode, namespace_prefix};
 use crate::names::{cluster_name, listener_names};
 use crate::registry::RegisteredEndpoints;
 
@@ -31,6 +31,14 @@ pub enum EmptyAssignments {
     /// restart drop them. Sending nothing leaves them on what they have (for EDS, a resource
     /// absent from a response means no change).
     Withhold,
+}
+
+impl EmptyAssignments {
+    /// [`Withhold`](Self::Withhold) while mesh-control warms up after a start,
+    /// [`Send`](Self::Send) after.
+    pub fn while_warming(warming: bool) -> Self {
+        if warming { Self::Withhold } else { Self::Send }
+    }
 }
 
 /// The trust domain of the mesh when none is given.
@@ -83,10 +91,11 @@ impl Snapshot {
         let mut aliases: HashMap<String, String> = HashMap::new();
         // Cluster -> its Service's inbound policy and its endpoints.
         let mut endpoints: HashMap<String, (Arc<InboundPolicy>, Vec<Endpoint>)> = HashMap::new();
+        let mut inbound = InboundBuilder::default();
 
         for service in config.services.values() {
             let tls = upstream_tls(service, &settings.trust_domain);
-            let inbound = Arc::new(InboundPolicy::of(service, &settings.trust_domain));
+            let policy = Arc::new(InboundPolicy::of(service, &settings.trust_domain));
             for (index, port) in service.ports.iter().enumerate() {
                 let cluster = cluster_name(&service.service, port.port);
                 let names = listener_names(&service.service, port.port, index == 0);
@@ -119,7 +128,7 @@ impl Snapshot {
                     &cluster,
                     encode::to_any(&encode::cluster(&model_cluster)),
                 );
-                endpoints.insert(cluster, (Arc::clone(&inbound), port.endpoints.clone()));
+                endpoints.insert(cluster, (Arc::clone(&policy), port.endpoints.clone()));
             }
         }
 
@@ -134,9 +143,9 @@ impl Snapshot {
             });
         }
 
-        for (cluster, (inbound, mut list)) in endpoints {
+        for (cluster, (policy, mut list)) in endpoints {
             for endpoint in &list {
-                snapshot.inbound.add(endpoint.address, &inbound);
+                inbound.add(endpoint.address, &policy);
             }
             if list.is_empty() && settings.empty == EmptyAssignments::Withhold {
                 continue;
@@ -151,6 +160,7 @@ impl Snapshot {
             let any = encode::to_any(&encode::cluster_load_assignment(&assignment));
             insert(assignments, &cluster, any);
         }
+        snapshot.inbound = inbound.build();
         snapshot
     }
 }
@@ -161,11 +171,7 @@ fn upstream_tls(service: &ServiceConfig, trust_domain: &TrustDomain) -> Option<U
     if service.tls.mode == TlsMode::Disable {
         return None;
     }
-    let prefix = format!(
-        "{}/ns/{}/sa/",
-        trust_domain.id_string(),
-        service.service.namespace
-    );
+    let prefix = namespace_prefix(trust_domain, &service.service.namespace);
     let peer_ids = if service.tls.service_accounts.is_empty() {
         vec![StringMatch::Prefix(prefix)]
     } else {

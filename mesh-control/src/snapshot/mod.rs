@@ -10,7 +10,8 @@
 //! Server-side listeners (gRFC A36) are not in the maps: any meshed server may ask for the
 //! one of its own address, so they are made on demand ([`Snapshot::server_listener`]) from
 //! the inbound mTLS mode, authorization and rate limit of each endpoint address, which the
-//! snapshot keeps.
+//! snapshot keeps, merged once at build time; the listener of an endpoint address is encoded
+//! on the first request for it and kept for the life of the snapshot.
 
 mod authz;
 mod build;
@@ -26,6 +27,7 @@ use mesh_core::xds::type_url;
 
 use inbound::Inbound;
 
+pub(crate) use authz::foreign_ids;
 pub use build::{BuildSettings, DEFAULT_TRUST_DOMAIN, EmptyAssignments};
 pub use publish::publish;
 
@@ -111,7 +113,7 @@ impl Snapshot {
             return Some(Cow::Borrowed(found));
         }
         if type_url == type_url::LISTENER {
-            return self.server_listener(name).map(Cow::Owned);
+            return self.server_listener(name);
         }
         None
     }

@@ -8,7 +8,6 @@ use tokio::time::Instant;
 
 use spiffe::TrustDomain;
 
-use super::authz::foreign_ids;
 use super::{BuildSettings, EmptyAssignments, Snapshot};
 use crate::config::MeshConfig;
 use crate::registry::RegisteredEndpoints;
@@ -45,7 +44,6 @@ pub async fn publish(
                     config_open = false;
                     continue;
                 }
-                warn_of_foreign_ids(&config.borrow(), &trust_domain);
             }
             changed = registered.changed(), if registered_open => {
                 if changed.is_err() {
@@ -59,11 +57,7 @@ pub async fn publish(
         let current_registered = registered.borrow_and_update().clone();
         let settings = BuildSettings {
             trust_domain: trust_domain.clone(),
-            empty: if warming {
-                EmptyAssignments::Withhold
-            } else {
-                EmptyAssignments::Send
-            },
+            empty: EmptyAssignments::while_warming(warming),
         };
         let next = Snapshot::build(&current_config, &current_registered, &settings);
         snapshots.send_if_modified(|current| {
@@ -75,17 +69,6 @@ pub async fn publish(
             tracing::debug!(version, "published a new snapshot");
             true
         });
-    }
-}
-
-/// Warns of the SPIFFE IDs that AuthorizationPolicies name in another trust domain: the config
-/// loads without knowing mesh-control's trust domain, and no caller can prove such an ID.
-fn warn_of_foreign_ids(config: &MeshConfig, trust_domain: &TrustDomain) {
-    for (policy, id) in foreign_ids(config, trust_domain) {
-        tracing::warn!(
-            "AuthorizationPolicy {policy} names {id}, which is not in trust domain {trust_domain}: \
-             no caller can prove it; name identities of spiffe://{trust_domain}/"
-        );
     }
 }
 

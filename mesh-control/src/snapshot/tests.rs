@@ -203,6 +203,27 @@ fn server_listeners_are_made_on_demand() {
 }
 
 #[test]
+fn server_listeners_of_endpoints_are_encoded_once_per_snapshot() {
+    let registered = registered(&[("serviceb.demo:50051", "[::1]:7")]);
+    let config = with_tls(TlsMode::Strict, &[]);
+    let snapshot = Snapshot::build(&config, &registered, &BuildSettings::default());
+    let name = format!("{}[::1]:7", type_url::SERVER_LISTENER_PREFIX);
+    let first = snapshot.server_listener(&name).unwrap();
+    let again = snapshot.server_listener(&name).unwrap();
+    assert!(matches!(first, Cow::Borrowed(_)));
+    assert!(std::ptr::eq(first.as_ref(), again.as_ref()));
+    assert_eq!(inbound_mode(&snapshot, "[::1]:7"), InboundTls::Strict);
+    // Another spelling of the address gets the same policy under the name it asked for.
+    let other = format!("{}[0:0::1]:7", type_url::SERVER_LISTENER_PREFIX);
+    let l: Listener = decode(&snapshot, type_url::LISTENER, &other);
+    assert_eq!(l.name, other);
+    assert_eq!(inbound_mode(&snapshot, "[0:0::1]:7"), InboundTls::Strict);
+    // The cache is no part of the content.
+    let fresh = Snapshot::build(&config, &registered, &BuildSettings::default());
+    assert!(snapshot.same_content(&fresh));
+}
+
+#[test]
 fn same_input_same_content() {
     let registered = registered(&[("serviceb:50051", "127.0.0.1:1")]);
     let a = Snapshot::build(&one_service(), &registered, &BuildSettings::default());

@@ -29,6 +29,7 @@ use crate::config::{AuthorizationConfig, AuthzRuleConfig, ServiceConfig, Service
 const TARGETABLE: Targetable = Targetable {
     policy: "AuthorizationPolicy",
     groups: &["", "core"],
+    holder: "a Service",
     kinds: &["Service"],
     example: "{kind: Service, name: serviceb-v1}",
 };
@@ -62,8 +63,16 @@ pub(crate) fn apply(
         }
         let ns = &object.namespace;
         let origin = &object.origin;
-        let kind = TARGETABLE.policy;
-        for service in targets::claim(&mut fields, &mut claimed, targets, ns, origin, kind) {
+        let claim = |o| o;
+        for service in targets::claim(
+            &mut fields,
+            &mut claimed,
+            &TARGETABLE,
+            targets,
+            ns,
+            origin,
+            claim,
+        ) {
             if let Some(config) = services.get_mut(&service) {
                 config.authorization = Some(policy.clone());
             }

@@ -15,7 +15,8 @@ use serde_saphyr::Spanned;
 use spiffe::{SpiffeId, TrustDomain};
 
 use super::fields::Fields;
-use super::http_match::METHODS;
+use super::grpc_match::{GrpcPart, check_grpc_name};
+use super::http_match::check_method;
 use super::matching::headers;
 use crate::config::kinds::authorization_policy::{GrpcMethod, Operation, Source, ValueMatch};
 use crate::config::kinds::meta::{NameRule, check_name};
@@ -184,12 +185,7 @@ pub(crate) fn permissions(
     let mut methods: Vec<String> = Vec::new();
     for (i, method) in op.methods.iter().enumerate() {
         let at = format!("{field}.methods[{i}]");
-        if !METHODS.contains(&method.value.as_str()) {
-            let message = format!(
-                "{:?} is not an HTTP method; use one of {}",
-                method.value,
-                METHODS.join(", ")
-            );
+        if let Err(message) = check_method(&method.value) {
             fields.error(method.referenced, &at, message);
         } else if op.grpc.is_some() && method.value != "POST" {
             let message = format!(
@@ -224,19 +220,19 @@ fn grpc_path(
     field: &str,
 ) -> Option<StringMatch> {
     let GrpcMethod { service, method } = &grpc.value;
-    let mut name = |part: &Spanned<String>, what: &str, example: &str| {
-        let ok = !part.value.is_empty() && !part.value.contains(['/', ' ']);
-        if !ok {
-            let message = format!(
-                "{:?} is not a gRPC {what} name; write it without '/' or spaces, such as {example}",
-                part.value
+    let mut name = |part: &Spanned<String>, what: GrpcPart| {
+        let checked = check_grpc_name(&part.value, what);
+        if let Err(message) = &checked {
+            fields.error(
+                part.referenced,
+                &format!("{field}.{}", what.field()),
+                message,
             );
-            fields.error(part.referenced, &format!("{field}.{what}"), message);
         }
-        ok
+        checked.is_ok()
     };
-    let service_ok = name(service, "service", "demo.ServiceB");
-    let method_ok = method.as_ref().is_none_or(|m| name(m, "method", "Get"));
+    let service_ok = name(service, GrpcPart::Service);
+    let method_ok = method.as_ref().is_none_or(|m| name(m, GrpcPart::Method));
     if !(service_ok && method_ok) {
         return None;
     }

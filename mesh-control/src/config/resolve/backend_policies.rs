@@ -22,6 +22,7 @@ use crate::names::cluster_name;
 const TARGETABLE: Targetable = Targetable {
     policy: "BackendPolicy",
     groups: &["", "core"],
+    holder: "a Service",
     kinds: &["Service"],
     example: "{kind: Service, name: serviceb-v1}",
 };
@@ -61,20 +62,15 @@ pub(crate) fn apply(
         if !fields.clean_since(mark) {
             continue;
         }
-        for target in targets {
-            let service = ServiceRef::new(&object.namespace, &target.name);
-            if let Some(&first) = by_service.get(&service) {
-                let first = policies[first].origin;
-                let message = format!(
-                    "Service {service} already has {} at {}:{}; a Service takes one \
-                     BackendPolicy: merge them",
-                    first.object, first.file, first.line
-                );
-                fields.error(target.at, &target.field, message);
-                continue;
-            }
-            by_service.insert(service, policies.len());
-        }
+        targets::claim(
+            &mut fields,
+            &mut by_service,
+            &TARGETABLE,
+            targets,
+            &object.namespace,
+            policies.len(),
+            |i| policies[i].origin,
+        );
         policies.push(Policy {
             cluster,
             hash_header,

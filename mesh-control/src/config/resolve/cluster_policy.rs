@@ -8,7 +8,7 @@ use mesh_core::model::{
 use serde_saphyr::{Location, Spanned};
 
 use super::fields::Fields;
-use super::matching::is_token_byte;
+use super::matching::check_header_name;
 use super::outlier;
 use crate::config::kinds::backend_policy::{self, BackendPolicySpec, LoadBalancer};
 
@@ -106,11 +106,7 @@ fn ring_hash(
             None,
         );
     };
-    if header.value.is_empty() || !header.value.bytes().all(is_token_byte) {
-        let message = format!(
-            "{:?} is not a valid header name; use letters, digits and '-'",
-            header.value
-        );
+    if let Err(message) = check_header_name(&header.value) {
         fields.error(header.referenced, &format!("{field}.header"), message);
     }
     let size = |fields: &mut Fields<'_>, value: &Spanned<i64>, name: &str| {

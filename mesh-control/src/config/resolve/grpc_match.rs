@@ -48,6 +48,41 @@ impl MatchSpec for GrpcMatch {
     }
 }
 
+/// One part of a gRPC method path, `/<service>/<method>`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum GrpcPart {
+    /// The service, such as `helloworld.Greeter`.
+    Service,
+    /// The method, such as `SayHello`.
+    Method,
+}
+
+impl GrpcPart {
+    /// Its field name: `service` or `method`.
+    pub(crate) fn field(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Method => "method",
+        }
+    }
+}
+
+/// Checks that `name` can be the `part` of a gRPC method path: not empty, without '/' (the
+/// separator) or spaces (no gRPC name has any); the error says what to do.
+pub(crate) fn check_grpc_name(name: &str, part: GrpcPart) -> Result<(), String> {
+    if name.is_empty() || name.contains(['/', ' ']) {
+        let example = match part {
+            GrpcPart::Service => "helloworld.Greeter",
+            GrpcPart::Method => "SayHello",
+        };
+        let what = part.field();
+        return Err(format!(
+            "{name:?} is not a gRPC {what} name; write it without '/' or spaces, such as {example}"
+        ));
+    }
+    Ok(())
+}
+
 /// The path match of a method match; `None` after pushing its mistakes (or when it is empty).
 fn method_path(
     m: &MethodMatch,
@@ -55,39 +90,28 @@ fn method_path(
     field: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(PathRank, PathMatch)> {
-    let mut part = |name: &str| -> Result<Option<String>, ()> {
-        let spanned = if name == "service" {
-            &m.service
-        } else {
-            &m.method
+    let mut part = |what: GrpcPart| -> Result<Option<String>, ()> {
+        let spanned = match what {
+            GrpcPart::Service => &m.service,
+            GrpcPart::Method => &m.method,
         };
         let Some(value) = spanned else {
             return Ok(None);
         };
-        let problem = match m.match_type {
-            MatchType::Exact if value.value.is_empty() || value.value.contains('/') => {
-                Some(format!(
-                    "{:?} is not a gRPC {name} name; write it without '/', such as {}",
-                    value.value,
-                    if name == "service" {
-                        "helloworld.Greeter"
-                    } else {
-                        "SayHello"
-                    }
-                ))
-            }
-            MatchType::Exact => None,
-            MatchType::RegularExpression => pattern(&value.value).err(),
+        let checked = match m.match_type {
+            MatchType::Exact => check_grpc_name(&value.value, what),
+            MatchType::RegularExpression => pattern(&value.value).map(drop),
         };
-        match problem {
-            Some(message) => {
-                errors.push(origin.error(value.referenced, format!("{field}.{name}"), message));
+        match checked {
+            Err(message) => {
+                let field = format!("{field}.{}", what.field());
+                errors.push(origin.error(value.referenced, field, message));
                 Err(())
             }
-            None => Ok(Some(value.value.clone())),
+            Ok(()) => Ok(Some(value.value.clone())),
         }
     };
-    let (service, method) = (part("service"), part("method"));
+    let (service, method) = (part(GrpcPart::Service), part(GrpcPart::Method));
     let (service, method) = (service.ok()?, method.ok()?);
     let regex = |source: String| {
         let pattern = Pattern::new(&source).ok()?; // its parts compiled alone, so it compiles
@@ -110,6 +134,23 @@ fn method_path(
                 s.unwrap_or_else(any),
                 m.unwrap_or_else(any)
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_names_have_no_separator_or_space() {
+        assert_eq!(
+            check_grpc_name("helloworld.Greeter", GrpcPart::Service),
+            Ok(())
+        );
+        for bad in ["", "a/b", "a b"] {
+            let message = check_grpc_name(bad, GrpcPart::Method).unwrap_err();
+            assert!(message.contains("is not a gRPC method name"), "{message}");
         }
     }
 }

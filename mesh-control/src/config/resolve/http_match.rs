@@ -14,9 +14,21 @@ use crate::config::kinds::Origin;
 use crate::config::kinds::http_route::{HttpMatch, PathType};
 
 /// The methods Gateway API allows in a match.
-pub(crate) const METHODS: [&str; 9] = [
+const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
+
+/// Checks that `method` is one of the HTTP methods Gateway API allows in a match; the error
+/// lists them.
+pub(crate) fn check_method(method: &str) -> Result<(), String> {
+    if !METHODS.contains(&method) {
+        let known = METHODS.join(", ");
+        return Err(format!(
+            "{method:?} is not an HTTP method; use one of {known}"
+        ));
+    }
+    Ok(())
+}
 
 impl MatchSpec for HttpMatch {
     fn candidate(
@@ -33,16 +45,11 @@ impl MatchSpec for HttpMatch {
         let path = path_match(self, origin, field, errors);
         let headers = headers(origin, field, &self.headers, errors);
         let method = self.method.as_ref().filter(|method| {
-            let known = METHODS.contains(&method.value.as_str());
-            if !known {
-                let message = format!(
-                    "{:?} is not an HTTP method; use one of {}",
-                    method.value,
-                    METHODS.join(", ")
-                );
+            let checked = check_method(&method.value);
+            if let Err(message) = &checked {
                 errors.push(origin.error(method.referenced, format!("{field}.method"), message));
             }
-            known
+            checked.is_ok()
         });
         let ((rank, paths), mut headers) = (path?, headers?);
         if let Some(method) = method {

@@ -136,11 +136,7 @@ pub(crate) fn headers(
     for (i, header) in matches.iter().enumerate() {
         let field = format!("{field}.headers[{i}]");
         let name = &header.value.name;
-        if name.value.is_empty() || !name.value.bytes().all(is_token_byte) {
-            let message = format!(
-                "{:?} is not a valid header name; use letters, digits and '-'",
-                name.value
-            );
+        if let Err(message) = check_header_name(&name.value) {
             errors.push(origin.error(name.referenced, format!("{field}.name"), message));
             continue;
         }
@@ -164,8 +160,18 @@ pub(crate) fn headers(
     (errors.len() == before).then_some(headers)
 }
 
+/// Checks that `name` is an HTTP header name (an RFC 9110 token); the error says what to do.
+pub(crate) fn check_header_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(format!(
+            "{name:?} is not a valid header name; use letters, digits and '-'"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `b` may appear in an HTTP header name (an RFC 9110 token).
-pub(crate) fn is_token_byte(b: u8) -> bool {
+fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -28,13 +28,22 @@ pub(crate) fn outlier_detection(
         fields.error(o.referenced, field, message);
     }
     let o = &o.value;
-    let mut duration = |value: Option<&Spanned<String>>, name: &str, default: u64| {
+    let default = OutlierDetection::default();
+    let mut duration = |value: Option<&Spanned<String>>, name: &str, default: Duration| {
         let read = value.and_then(|v| fields.duration(v, &format!("{field}.{name}")));
-        read.unwrap_or(Duration::from_secs(default))
+        read.unwrap_or(default)
     };
-    let interval = duration(o.interval.as_ref(), "interval", 10);
-    let base_ejection_time = duration(o.base_ejection_time.as_ref(), "baseEjectionTime", 30);
-    let max_ejection_time = duration(o.max_ejection_time.as_ref(), "maxEjectionTime", 300);
+    let interval = duration(o.interval.as_ref(), "interval", default.interval);
+    let base_ejection_time = duration(
+        o.base_ejection_time.as_ref(),
+        "baseEjectionTime",
+        default.base_ejection_time,
+    );
+    let max_ejection_time = duration(
+        o.max_ejection_time.as_ref(),
+        "maxEjectionTime",
+        default.max_ejection_time,
+    );
     let max_ejection_time = match &o.max_ejection_time {
         // Left out, it grows to the base (as in xDS).
         None => max_ejection_time.max(base_ejection_time),
@@ -65,7 +74,7 @@ pub(crate) fn outlier_detection(
         interval,
         base_ejection_time,
         max_ejection_time,
-        max_ejection_percent: max_ejection_percent.unwrap_or(10),
+        max_ejection_percent: max_ejection_percent.unwrap_or(default.max_ejection_percent),
         consecutive_failures,
         success_rate: o
             .success_rate
@@ -115,19 +124,20 @@ fn stdev_factor(fields: &mut Fields<'_>, f: &Spanned<f64>, field: &str) -> Optio
 
 fn success_rate(fields: &mut Fields<'_>, s: &backend_policy::SuccessRate) -> SuccessRateEjection {
     let field = "spec.outlierDetection.successRate";
+    let default = SuccessRateEjection::default();
     let stdev_factor = s
         .stdev_factor
         .as_ref()
         .and_then(|f| stdev_factor(fields, f, &format!("{field}.stdevFactor")));
     SuccessRateEjection {
-        stdev_factor: stdev_factor.unwrap_or(1.9),
+        stdev_factor: stdev_factor.unwrap_or(default.stdev_factor),
         enforcing_percent: count(
             fields,
             s.enforcing_percent.as_ref(),
             &format!("{field}.enforcingPercent"),
             (1, 100),
             &enforcing_meaning("an outlier", "successRate"),
-            100,
+            default.enforcing_percent,
         ),
         minimum_hosts: count(
             fields,
@@ -135,7 +145,7 @@ fn success_rate(fields: &mut Fields<'_>, s: &backend_policy::SuccessRate) -> Suc
             &format!("{field}.minimumHosts"),
             (1, u32::MAX),
             "endpoints with enough requests for the check to run",
-            5,
+            default.minimum_hosts,
         ),
         request_volume: count(
             fields,
@@ -143,7 +153,7 @@ fn success_rate(fields: &mut Fields<'_>, s: &backend_policy::SuccessRate) -> Suc
             &format!("{field}.requestVolume"),
             (1, u32::MAX),
             "requests in an interval for an endpoint to count",
-            100,
+            default.request_volume,
         ),
     }
 }
@@ -153,6 +163,7 @@ fn failure_percentage(
     f: &backend_policy::FailurePercentage,
 ) -> FailurePercentageEjection {
     let field = "spec.outlierDetection.failurePercentage";
+    let default = FailurePercentageEjection::default();
     FailurePercentageEjection {
         threshold: count(
             fields,
@@ -160,7 +171,7 @@ fn failure_percentage(
             &format!("{field}.threshold"),
             (0, 100),
             "the failure percentage over which an endpoint is ejected",
-            85,
+            default.threshold,
         ),
         enforcing_percent: count(
             fields,
@@ -168,7 +179,7 @@ fn failure_percentage(
             &format!("{field}.enforcingPercent"),
             (1, 100),
             &enforcing_meaning("an endpoint over the threshold", "failurePercentage"),
-            100,
+            default.enforcing_percent,
         ),
         minimum_hosts: count(
             fields,
@@ -176,7 +187,7 @@ fn failure_percentage(
             &format!("{field}.minimumHosts"),
             (1, u32::MAX),
             "endpoints with enough requests for the check to run",
-            5,
+            default.minimum_hosts,
         ),
         request_volume: count(
             fields,
@@ -184,7 +195,7 @@ fn failure_percentage(
             &format!("{field}.requestVolume"),
             (1, u32::MAX),
             "requests in an interval for an endpoint to count",
-            50,
+            default.request_volume,
         ),
     }
 }

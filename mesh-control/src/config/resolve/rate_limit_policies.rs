@@ -21,6 +21,7 @@ use crate::config::{ServiceConfig, ServiceRef};
 const TARGETABLE: Targetable = Targetable {
     policy: "RateLimitPolicy",
     groups: &["", "core"],
+    holder: "a Service",
     kinds: &["Service"],
     example: "{kind: Service, name: serviceb-v1}",
 };
@@ -60,8 +61,16 @@ pub(crate) fn apply(
         };
         let ns = &object.namespace;
         let origin = &object.origin;
-        let policy = TARGETABLE.policy;
-        for service in targets::claim(&mut fields, &mut claimed, targets, ns, origin, policy) {
+        let claim = |o| o;
+        for service in targets::claim(
+            &mut fields,
+            &mut claimed,
+            &TARGETABLE,
+            targets,
+            ns,
+            origin,
+            claim,
+        ) {
             if let Some(config) = services.get_mut(&service) {
                 config.rate_limit = Some(limit);
             }

@@ -51,10 +51,7 @@ pub(crate) fn rule_settings(
         let r = &retry.value;
         let base = r.backoff.as_ref().and_then(|b| {
             let base = fields.duration(b, &format!("{field}.backoff"))?;
-            Some(RetryBackoff {
-                base,
-                max: base * 10,
-            })
+            Some(RetryBackoff::from_base(base))
         });
         RetryPolicy {
             max_attempts: max_attempts(fields, r.attempts.as_ref(), &field),
@@ -176,9 +173,10 @@ fn policy_retry(fields: &mut Fields<'_>, retry: &Spanned<PolicyRetry>) -> RetryP
             }
             Some(value)
         });
+        let backoff = RetryBackoff::from_base(base);
         RetryBackoff {
-            base,
-            max: max.unwrap_or(base * 10),
+            max: max.unwrap_or(backoff.max),
+            ..backoff
         }
     });
     RetryPolicy {

@@ -13,7 +13,7 @@ use serde_saphyr::Location;
 use super::fault;
 use super::fields::Fields;
 use super::retry::{self, Settings};
-use super::targets::{self, Targetable};
+use super::targets::{self, Target, TargetKey, Targetable};
 use crate::config::error::ConfigError;
 use crate::config::kinds::route_policy::RoutePolicySpec;
 use crate::config::kinds::{Body, Kind, Origin, Parsed};
@@ -22,12 +22,23 @@ use crate::config::kinds::{Body, Kind, Origin, Parsed};
 const TARGETABLE: Targetable = Targetable {
     policy: "RoutePolicy",
     groups: &["gateway.networking.k8s.io"],
+    holder: "a route",
     kinds: &["HTTPRoute", "GRPCRoute"],
     example: "{group: gateway.networking.k8s.io, kind: GRPCRoute, name: serviceb-split}",
 };
 
 /// A route object: its kind, namespace and name.
 type RouteKey = (Kind, String, String);
+
+impl TargetKey for RouteKey {
+    fn of(namespace: &str, target: &Target) -> Self {
+        (
+            route_kind(target.kind),
+            namespace.to_string(),
+            target.name.clone(),
+        )
+    }
+}
 
 /// A valid RoutePolicy.
 #[derive(Debug)]
@@ -93,20 +104,15 @@ impl RoutePolicies {
         if !fields.clean_since(mark) {
             return;
         }
-        let index = self.policies.len();
-        for target in targets {
-            let key = (route_kind(target.kind), namespace.clone(), target.name);
-            if let Some(&first) = self.by_route.get(&key) {
-                let first = &self.policies[first].origin;
-                let message = format!(
-                    "{} {}/{} already has {} at {}:{}; a route takes one RoutePolicy: merge them",
-                    target.kind, key.1, key.2, first.object, first.file, first.line
-                );
-                fields.error(target.at, &target.field, message);
-                continue;
-            }
-            self.by_route.insert(key, index);
-        }
+        targets::claim(
+            &mut fields,
+            &mut self.by_route,
+            &TARGETABLE,
+            targets,
+            namespace,
+            self.policies.len(),
+            |i| &self.policies[i].origin,
+        );
         self.policies.push(Policy {
             settings,
             origin: object.origin.clone(),

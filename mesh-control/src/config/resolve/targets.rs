@@ -14,6 +14,8 @@ use crate::config::kinds::target_ref::TargetRef;
 pub(crate) struct Targetable {
     /// The policy kind, for errors.
     pub(crate) policy: &'static str,
+    /// What takes one policy of the kind, for errors: `a Service`.
+    pub(crate) holder: &'static str,
     /// The API group of the targets; the first is how errors write it, and `group` left out
     /// means it.
     pub(crate) groups: &'static [&'static str],
@@ -99,31 +101,50 @@ pub(crate) fn targets(
     targets
 }
 
-/// Claims the Services of `targets` (in `namespace`) for the policy at `origin`, giving the
-/// ones it got: a Service already claimed by an earlier policy of the same kind is reported
-/// (naming both) and left to that one. `policy` is the kind, for errors.
-pub(crate) fn claim<'a>(
+/// How the claims of policies on their targets are keyed.
+pub(crate) trait TargetKey: Ord + Clone {
+    /// The key of `target`, in `namespace`.
+    fn of(namespace: &str, target: &Target) -> Self;
+}
+
+impl TargetKey for ServiceRef {
+    fn of(namespace: &str, target: &Target) -> Self {
+        ServiceRef::new(namespace, &target.name)
+    }
+}
+
+/// Claims `targets` (in `namespace`) for `claimant`, a policy of `targetable`'s kind whose
+/// origin `origin` gives, returning the keys it got: a target already claimed by an earlier
+/// policy of the same kind is reported (naming both) and left to that one.
+pub(crate) fn claim<'a, K: TargetKey, V: Copy>(
     fields: &mut Fields<'_>,
-    claimed: &mut BTreeMap<ServiceRef, &'a Origin>,
+    claimed: &mut BTreeMap<K, V>,
+    targetable: &Targetable,
     targets: Vec<Target>,
     namespace: &str,
-    origin: &'a Origin,
-    policy: &str,
-) -> Vec<ServiceRef> {
-    let mut services = Vec::new();
+    claimant: V,
+    origin: impl Fn(V) -> &'a Origin,
+) -> Vec<K> {
+    let mut got = Vec::new();
     for target in targets {
-        let service = ServiceRef::new(namespace, &target.name);
-        if let Some(first) = claimed.get(&service) {
+        let key = K::of(namespace, &target);
+        if let Some(&first) = claimed.get(&key) {
+            let first = origin(first);
             let message = format!(
-                "Service {service} already has {} at {}:{}; a Service takes one {policy}: \
-                 merge them",
-                first.object, first.file, first.line
+                "{} {namespace}/{} already has {} at {}:{}; {} takes one {}: merge them",
+                target.kind,
+                target.name,
+                first.object,
+                first.file,
+                first.line,
+                targetable.holder,
+                targetable.policy
             );
             fields.error(target.at, &target.field, message);
             continue;
         }
-        claimed.insert(service.clone(), origin);
-        services.push(service);
+        claimed.insert(key.clone(), claimant);
+        got.push(key);
     }
-    services
+    got
 }
