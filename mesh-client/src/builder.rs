@@ -8,7 +8,6 @@ use mesh_core::xds::XdsClient;
 
 use crate::balance::DEFAULT_DECAY;
 use crate::connect::{Caller, Connections};
-use crate::counters::Counters;
 use crate::resolve::ClusterRegistry;
 use crate::stack::Stack;
 use crate::{Error, MeshChannel, MeshHttpClient, resolve, target};
@@ -94,16 +93,8 @@ impl Builder {
     /// it. Must be called inside a Tokio runtime.
     pub fn channel(&self, xds: &XdsClient, target: &str) -> Result<MeshChannel, Error> {
         let listener = target::listener_name(target)?;
-        let counters = Arc::default();
-        let clusters = self.cluster_registry(&counters);
-        let stack = self.stack(
-            xds,
-            &listener,
-            Caller::Grpc,
-            self.connections(),
-            counters,
-            clusters,
-        );
+        let clusters = self.cluster_registry();
+        let stack = self.stack(xds, &listener, Caller::Grpc, self.connections(), clusters);
         Ok(MeshChannel::from_stack(stack))
     }
 
@@ -117,22 +108,22 @@ impl Builder {
         Connections::new(self.identity.clone())
     }
 
-    /// The cluster states of one client, shared by its stacks, counting into `counters`.
-    pub(crate) fn cluster_registry(&self, counters: &Arc<Counters>) -> Arc<ClusterRegistry> {
-        Arc::new(ClusterRegistry::new(self.load_decay, Arc::clone(counters)))
+    /// The cluster states of one client, shared by its stacks, with the client's counters.
+    pub(crate) fn cluster_registry(&self) -> Arc<ClusterRegistry> {
+        Arc::new(ClusterRegistry::new(self.load_decay, Arc::default()))
     }
 
-    /// The stack of one target (the listener `listener`), counting into `counters`, with the
-    /// client's cluster states `clusters`. Needs a Tokio runtime.
+    /// The stack of one target (the listener `listener`) with the client's cluster states
+    /// `clusters`, counting into their counters. Needs a Tokio runtime.
     pub(crate) fn stack(
         &self,
         xds: &XdsClient,
         listener: &str,
         caller: Caller,
         connections: Connections,
-        counters: Arc<Counters>,
         clusters: Arc<ClusterRegistry>,
     ) -> Stack {
+        let counters = Arc::clone(clusters.counters());
         let resolution = resolve::spawn(xds, listener, clusters);
         Stack::new(
             listener,

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, Response, StatusCode};
-use mesh_core::model::{AbortStatus, FaultInjection, Share, grpc_code_of_http_status};
+use mesh_core::model::{AbortStatus, FaultInjection, HeaderMatch, Share, grpc_code_of_http_status};
 use rand::Rng;
 
 use crate::ResponseBody;
 use crate::connect::Caller;
 use crate::counters::Counters;
 use crate::retry::GRPC_STATUS;
-use crate::route::{RequestHead, header_matches};
+use crate::route::RequestHead;
 
 /// The requests of one route that have a fault injected right now; clones share the count.
 #[derive(Clone, Debug, Default)]
@@ -66,7 +66,8 @@ pub(crate) fn draw(
     request: &RequestHead<'_>,
     rng: &mut impl Rng,
 ) -> Option<Injection> {
-    if !fault.headers.iter().all(|h| header_matches(h, request)) {
+    let matches = |h: &HeaderMatch| h.matches(request.method, request.headers);
+    if !fault.headers.iter().all(matches) {
         return None;
     }
     let mut hit = |share: Share| rng.random_range(0..Share::MILLION) < share.per_million();

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
@@ -17,11 +16,13 @@ use crate::{Error, ResponseBody};
 type Result<T> = std::result::Result<T, Error>;
 
 /// One attempt sent to an endpoint, waiting for the response head. When it comes, the attempt
-/// is reported to the endpoint as a success or a failure (see [`Failure`]).
+/// is reported to the endpoint as a success or a failure (see [`Failure`]), which
+/// [`Sent::failure`] then tells.
 pub(crate) struct Sent {
     pub(crate) response: hyper_util::client::legacy::ResponseFuture,
     pub(crate) in_flight: Option<InFlight>,
-    pub(crate) cluster: Arc<str>,
+    /// How the attempt failed, once its response head or error came.
+    pub(crate) failure: Option<Failure>,
     /// The cluster's circuit-breaker slot, when this attempt holds it: handed on to the
     /// response body, which holds it until the response ends.
     pub(crate) permit: Option<Permit>,
@@ -35,6 +36,11 @@ impl Sent {
             .expect("an attempt is in flight until its response comes")
             .endpoint()
             .address()
+    }
+
+    /// How the attempt failed, if it did: known once the future is ready (`None` before).
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        self.failure
     }
 
     /// Gives up on the attempt when its per-try timeout or the call's deadline cuts it: a
@@ -56,18 +62,20 @@ impl Future for Sent {
         };
         match result {
             Ok(response) => {
-                match Failure::of_response(response.status(), response.headers()) {
+                self.failure = Failure::of_response(response.status(), response.headers());
+                match self.failure {
                     Some(failure) if failure.is_endpoint_failure() => in_flight.failed(),
                     _ => in_flight.succeeded(),
                 }
                 Poll::Ready(Ok(response))
             }
             Err(source) => {
-                let cluster = self.cluster.to_string();
+                let cluster = in_flight.endpoint().cluster().to_string();
                 let endpoint = in_flight.endpoint().address();
+                self.failure = Failure::of_client_error(&source);
                 // The caller's own failures (its request body, say) are neutral for the
                 // endpoint: dropping `in_flight` reports neither a success nor a failure.
-                if Failure::of_client_error(&source).is_some() {
+                if self.failure.is_some() {
                     in_flight.failed();
                 }
                 Poll::Ready(Err(if source.is_connect() {

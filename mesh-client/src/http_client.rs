@@ -10,7 +10,6 @@ use http_body_util::{BodyExt, Empty};
 use mesh_core::xds::XdsClient;
 
 use crate::connect::{Caller, Connections, RequestBody};
-use crate::counters::Counters;
 use crate::future::State;
 use crate::resolve::ClusterRegistry;
 use crate::stack::Stack;
@@ -31,9 +30,7 @@ struct Inner {
     builder: Builder,
     xds: XdsClient,
     connections: Connections,
-    /// Shared by the stacks of every listener.
-    counters: Arc<Counters>,
-    /// The clusters' states, shared by the stacks of every listener.
+    /// The clusters' states and the counters, shared by the stacks of every listener.
     clusters: Arc<ClusterRegistry>,
     /// One stack per listener (URI authority).
     stacks: RwLock<HashMap<String, Stack>>,
@@ -57,11 +54,9 @@ impl MeshHttpClient {
     }
 
     pub(crate) fn from_parts(builder: Builder, xds: XdsClient) -> Self {
-        let counters = Arc::default();
         let inner = Inner {
             connections: builder.connections(),
-            clusters: builder.cluster_registry(&counters),
-            counters,
+            clusters: builder.cluster_registry(),
             builder,
             xds,
             stacks: RwLock::new(HashMap::new()),
@@ -74,7 +69,7 @@ impl MeshHttpClient {
     /// What the client's resilience policies (retries, faults, circuit breakers, outlier
     /// detection) have done since it was built, over all services; clones share the counts.
     pub fn counters(&self) -> CounterSnapshot {
-        self.inner.counters.snapshot()
+        self.inner.clusters.counters().snapshot()
     }
 
     /// Sends `GET uri`, e.g. `client.get("http://serviceb.demo:8080/items").await`.
@@ -105,16 +100,11 @@ impl MeshHttpClient {
         let mut stacks = stacks.write().unwrap_or_else(PoisonError::into_inner);
         let stack = stacks.entry(listener.to_string()).or_insert_with(|| {
             let inner = &self.inner;
-            let (connections, counters) = (inner.connections.clone(), inner.counters.clone());
+            let connections = inner.connections.clone();
             let clusters = Arc::clone(&inner.clusters);
-            inner.builder.stack(
-                &inner.xds,
-                listener,
-                Caller::Http,
-                connections,
-                counters,
-                clusters,
-            )
+            inner
+                .builder
+                .stack(&inner.xds, listener, Caller::Http, connections, clusters)
         });
         stack.call(request)
     }

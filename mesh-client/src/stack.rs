@@ -42,15 +42,16 @@ use call::Call;
 pub(crate) struct Stack {
     target: Arc<Target>,
     resolution: watch::Receiver<Arc<Resolution>>,
-    connections: Connections,
 }
 
+/// What a stack's requests share, behind one `Arc`: a call on the policy path holds it.
 #[derive(Debug)]
 struct Target {
     listener: String,
     caller: Caller,
     config_timeout: Duration,
     counters: Arc<Counters>,
+    connections: Connections,
 }
 
 impl Stack {
@@ -69,11 +70,11 @@ impl Stack {
             caller,
             config_timeout,
             counters,
+            connections,
         };
         Self {
             target: Arc::new(target),
             resolution,
-            connections,
         }
     }
 
@@ -105,11 +106,11 @@ impl Stack {
         }
         let deadline = timeout::deadline(policy.timeout, request.headers(), self.target.caller);
         if deadline.is_some() || policy.retry.is_some() || policy.fault.is_some() {
-            let call = Call::new(self.clone(), routed, deadline);
+            let call = Call::new(Arc::clone(&self.target), routed, deadline);
             return State::Boxed(Box::pin(call.run(request, None)));
         }
         match routed.cluster.admit() {
-            Ok(Admission::Now(permit)) => match self.send(routed, &[], request) {
+            Ok(Admission::Now(permit)) => match self.target.send(routed, &[], request) {
                 Ok(sent) => State::Sent(Sent {
                     permit: Some(permit),
                     ..sent
@@ -117,36 +118,11 @@ impl Stack {
                 Err(error) => State::Failed(Some(error)),
             },
             Ok(queued @ Admission::Queued(_)) => {
-                let call = Call::new(self.clone(), routed, None);
+                let call = Call::new(Arc::clone(&self.target), routed, None);
                 State::Boxed(Box::pin(call.run(request, Some(queued))))
             }
             Err(error) => State::Failed(Some(error)),
         }
-    }
-
-    /// Stages 5 and 6 for one attempt: picks the endpoint (none of `avoid` if another will
-    /// do), counts the attempt in flight there and sends it.
-    fn send(
-        &self,
-        routed: Routed<'_>,
-        avoid: &[SocketAddr],
-        request: Request<RequestBody>,
-    ) -> Result<Sent, Error> {
-        let Routed { route, cluster } = routed;
-        let hash = route.hash(request.headers());
-        let endpoint = cluster.pick(hash, avoid, &mut rand::rng())?;
-        let in_flight = endpoint.start();
-        Counters::bump(&self.target.counters.attempts);
-        let protocol = self.target.caller.protocol(cluster.protocol());
-        let response = self
-            .connections
-            .send(protocol, cluster, endpoint, request)?;
-        Ok(Sent {
-            response,
-            in_flight: Some(in_flight),
-            cluster: cluster.cluster_name(),
-            permit: None,
-        })
     }
 
     /// The counters the stack adds to.
@@ -181,6 +157,33 @@ impl Stack {
             }
         };
         ResponseFuture::<Error>::new(self.dispatch(&resolution, request)).await
+    }
+}
+
+impl Target {
+    /// Stages 5 and 6 for one attempt: picks the endpoint (none of `avoid` if another will
+    /// do), counts the attempt in flight there and sends it.
+    fn send(
+        &self,
+        routed: Routed<'_>,
+        avoid: &[SocketAddr],
+        request: Request<RequestBody>,
+    ) -> Result<Sent, Error> {
+        let Routed { route, cluster } = routed;
+        let hash = route.hash(request.headers());
+        let endpoint = cluster.pick(hash, avoid, &mut rand::rng())?;
+        let in_flight = endpoint.start();
+        Counters::bump(&self.counters.attempts);
+        let protocol = self.caller.protocol(cluster.protocol());
+        let response = self
+            .connections
+            .send(protocol, cluster, endpoint, request)?;
+        Ok(Sent {
+            response,
+            in_flight: Some(in_flight),
+            failure: None,
+            permit: None,
+        })
     }
 }
 

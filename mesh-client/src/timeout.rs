@@ -9,21 +9,10 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use http::header::HeaderName;
-use mesh_core::deadline::{self, GRPC_TIMEOUT, MESH_TIMEOUT};
+use mesh_core::deadline;
 use tokio::time::Instant;
 
 use crate::connect::Caller;
-
-/// The header carrying the time left, for requests of `caller`.
-fn header(caller: Caller) -> HeaderName {
-    const GRPC: HeaderName = HeaderName::from_static(GRPC_TIMEOUT);
-    const HTTP: HeaderName = HeaderName::from_static(MESH_TIMEOUT);
-    match caller {
-        Caller::Grpc => GRPC,
-        Caller::Http => HTTP,
-    }
-}
 
 /// The deadline of a call made now on a route with `route_timeout`; `None`: unbounded. A
 /// malformed header in the request is ignored (and replaced if another bound applies).
@@ -33,35 +22,31 @@ pub(crate) fn deadline(
     caller: Caller,
 ) -> Option<Instant> {
     let served = deadline::current();
-    let requested = headers.get(header(caller));
+    let requested = deadline::requested(headers, caller == Caller::Grpc);
     if route_timeout.is_none() && served.is_none() && requested.is_none() {
         return None;
     }
     let now = Instant::now();
-    let after = |left: Duration| now.checked_add(left);
-    let requested = requested.and_then(|value| match deadline::parse_timeout(value) {
-        Ok(left) => after(left),
-        Err(error) => {
-            tracing::debug!(%error, "ignoring the request's own deadline");
-            None
-        }
-    });
-    [route_timeout.and_then(after), served, requested]
+    [route_timeout, requested]
         .into_iter()
         .flatten()
+        .filter_map(|left| now.checked_add(left))
+        .chain(served)
         .min()
 }
 
 /// Writes the time left until `deadline` into the request's header.
 pub(crate) fn write_left(headers: &mut HeaderMap, caller: Caller, deadline: Instant) {
     let left = deadline.saturating_duration_since(Instant::now());
-    headers.insert(header(caller), deadline::format_timeout(left));
+    let name = deadline::header_name(caller == Caller::Grpc);
+    headers.insert(name, deadline::format_timeout(left));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+    use mesh_core::deadline::{GRPC_TIMEOUT, MESH_TIMEOUT};
 
     fn headers(name: &'static str, value: &'static str) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -27,6 +27,7 @@ use mesh_core::model::{Cluster, ClusterLoadAssignment, ClusterPolicy, LbPolicy};
 
 use super::breaker::Breaker;
 use super::{Balancer, Detector, Endpoint, RetryBudgetState, Ring, RoundRobin, Selector};
+use crate::connect::TlsSlot;
 use crate::counters::Counters;
 
 /// One cluster's state across snapshots.
@@ -92,7 +93,13 @@ impl ClusterState {
                 continue;
             }
             let endpoint = self.endpoints.remove(&e.address).unwrap_or_else(|| {
-                Arc::new(Endpoint::new(e.address, self.decay, self.detector.clone()))
+                let cluster = Arc::clone(&self.name);
+                Arc::new(Endpoint::new(
+                    cluster,
+                    e.address,
+                    self.decay,
+                    self.detector.clone(),
+                ))
             });
             kept.insert(e.address, Arc::clone(&endpoint));
             endpoints.push(endpoint);
@@ -106,6 +113,7 @@ impl ClusterState {
             cluster: Arc::clone(&self.name),
             protocol: cluster.protocol,
             tls: cluster.tls.clone(),
+            tls_slot: TlsSlot::default(),
             endpoints: Some(endpoints.into()),
             selector: self.selector(weighted),
             breaker: Arc::clone(&self.breaker),

@@ -25,6 +25,8 @@ const UNKNOWN_RTT_COST: f64 = 1e9;
 /// An endpoint and its load.
 #[derive(Debug)]
 pub(crate) struct Endpoint {
+    /// The name of the cluster it belongs to, for errors.
+    cluster: Arc<str>,
     address: SocketAddr,
     authority: Authority,
     decay: Duration,
@@ -36,9 +38,10 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// A fresh endpoint at `address`: nothing in flight, no latency known; its results go to
-    /// `detector`, if any.
+    /// A fresh endpoint of `cluster` at `address`: nothing in flight, no latency known; its
+    /// results go to `detector`, if any.
     pub(crate) fn new(
+        cluster: Arc<str>,
         address: SocketAddr,
         decay: Duration,
         detector: Option<Arc<Detector>>,
@@ -46,6 +49,7 @@ impl Endpoint {
         let authority = Authority::try_from(address.to_string())
             .expect("a socket address is a valid URI authority");
         Self {
+            cluster,
             address,
             authority,
             decay,
@@ -54,6 +58,11 @@ impl Endpoint {
             health: Health::default(),
             detector,
         }
+    }
+
+    /// The name of its cluster.
+    pub(crate) fn cluster(&self) -> &str {
+        &self.cluster
     }
 
     /// Where it listens.
@@ -158,6 +167,7 @@ mod tests {
 
     fn endpoint() -> Arc<Endpoint> {
         Arc::new(Endpoint::new(
+            "c".into(),
             "127.0.0.1:1".parse().unwrap(),
             DEFAULT_DECAY,
             None,
@@ -201,7 +211,12 @@ mod tests {
 
     #[test]
     fn authority_is_the_address() {
-        let e = Endpoint::new("[::1]:8080".parse().unwrap(), DEFAULT_DECAY, None);
+        let e = Endpoint::new(
+            "c".into(),
+            "[::1]:8080".parse().unwrap(),
+            DEFAULT_DECAY,
+            None,
+        );
         assert_eq!(e.authority().as_str(), "[::1]:8080");
     }
 }

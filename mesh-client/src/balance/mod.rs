@@ -46,6 +46,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::Error;
+use crate::connect::TlsSlot;
 use crate::counters::Counters;
 
 pub(crate) use breaker::{Admission, Permit};
@@ -69,6 +70,8 @@ pub(crate) struct Balancer {
     protocol: UpstreamProtocol,
     /// mTLS to the endpoints, or `None` for plaintext.
     tls: Option<UpstreamTls>,
+    /// The mTLS client, once the first mTLS request found it.
+    tls_slot: TlsSlot,
     /// `None` when the control service says the cluster does not exist.
     endpoints: Option<Box<[Arc<Endpoint>]>>,
     selector: Selector,
@@ -100,6 +103,7 @@ impl Balancer {
             cluster,
             protocol: UpstreamProtocol::default(),
             tls: None,
+            tls_slot: TlsSlot::default(),
             endpoints: None,
             selector: Selector::PeakEwma,
             budget: Arc::new(RetryBudgetState::new(&Default::default())),
@@ -121,12 +125,6 @@ impl Balancer {
         }
     }
 
-    /// The cluster name.
-    #[cfg(test)]
-    pub(crate) fn cluster(&self) -> &str {
-        &self.cluster
-    }
-
     /// The cluster name, shared.
     pub(crate) fn cluster_name(&self) -> Arc<str> {
         Arc::clone(&self.cluster)
@@ -140,6 +138,11 @@ impl Balancer {
     /// mTLS to the endpoints, or `None` for plaintext.
     pub(crate) fn tls(&self) -> Option<&UpstreamTls> {
         self.tls.as_ref()
+    }
+
+    /// Where the cluster's mTLS client is kept once found.
+    pub(crate) fn tls_slot(&self) -> &TlsSlot {
+        &self.tls_slot
     }
 
     /// The usable endpoints (none for a missing cluster).

@@ -113,7 +113,7 @@ mod tests {
             ports.map(|p| (([10, 0, 0, 1], p).into(), 1)).collect();
         let endpoints = weighted
             .iter()
-            .map(|&(a, _)| Arc::new(Endpoint::new(a, DEFAULT_DECAY, None)))
+            .map(|&(a, _)| Arc::new(Endpoint::new("c".into(), a, DEFAULT_DECAY, None)))
             .collect();
         (weighted, endpoints)
     }

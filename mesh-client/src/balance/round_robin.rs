@@ -103,6 +103,7 @@ mod tests {
         (1..=n)
             .map(|port| {
                 Arc::new(Endpoint::new(
+                    "c".into(),
                     ([10, 0, 0, 1], port).into(),
                     DEFAULT_DECAY,
                     None,

@@ -4,15 +4,17 @@
 //! requests. Two plaintext ones share one TCP connector: one speaks HTTP/2 with prior knowledge
 //! (gRPC, and clusters marked HTTP/2), the other HTTP/1.1. A cluster that asks for mTLS goes
 //! through a TLS client instead (see [`tls`]): one per HTTP version and accepted server
-//! identities, made on first use and kept, since clusters change rarely. Its request URIs are
-//! `https://`, so TLS and plaintext connections never share a pool.
+//! identities, made on first use and kept, since clusters change rarely. Each cluster snapshot
+//! looks its client up once, on its first mTLS request, and keeps it in its [`TlsSlot`]. Its
+//! request URIs are `https://`, so TLS and plaintext connections never share a pool.
 //!
 //! Connections are pooled per endpoint address, so an endpoint that stays across EDS updates
 //! keeps its connection, and a request in flight keeps its own.
 
 mod tls;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -115,7 +117,10 @@ impl Connections {
         *request.uri_mut() =
             Uri::from_parts(parts).expect("scheme, authority and path set make a valid URI");
         Ok(match (tls, protocol) {
-            (Some((tls, clients)), _) => clients.request(protocol, tls, request),
+            (Some((tls, clients)), _) => cluster
+                .tls_slot()
+                .client(protocol, || clients.client(protocol, tls))
+                .request(request),
             (None, UpstreamProtocol::Http1) => self.http1.request(request),
             (None, UpstreamProtocol::Http2) => self.http2.request(request),
         })
@@ -134,35 +139,62 @@ where
     builder.build(connector)
 }
 
+/// A pooled mTLS client.
+type TlsClient = Client<TlsConnector, RequestBody>;
+
+/// The mTLS client of one cluster snapshot, found on its first mTLS request and kept: requests
+/// then skip the lookup in [`TlsClients`]. A snapshot serves one caller, so its HTTP version
+/// never changes; the client is still kept with its version, and a request in another one
+/// looks its own client up.
+#[derive(Default)]
+pub(crate) struct TlsSlot(OnceLock<(UpstreamProtocol, TlsClient)>);
+
+impl TlsSlot {
+    /// The client for `protocol`: the one kept, else `find`'s (kept if the slot is empty).
+    fn client(
+        &self,
+        protocol: UpstreamProtocol,
+        find: impl Fn() -> TlsClient,
+    ) -> Cow<'_, TlsClient> {
+        let (kept, client) = self.0.get_or_init(|| (protocol, find()));
+        match *kept == protocol {
+            true => Cow::Borrowed(client),
+            false => Cow::Owned(find()),
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.0.get().map(|(protocol, _)| protocol);
+        f.debug_tuple("TlsSlot").field(&kept).finish()
+    }
+}
+
 /// The mTLS clients of a channel, one per HTTP version and accepted server identities.
 struct TlsClients {
     identity: Identity,
-    clients: RwLock<Vec<TlsClient>>,
+    clients: RwLock<Vec<TlsClientEntry>>,
 }
 
-struct TlsClient {
+struct TlsClientEntry {
     protocol: UpstreamProtocol,
     peer_ids: Vec<StringMatch>,
-    client: Client<TlsConnector, RequestBody>,
+    client: TlsClient,
 }
 
 impl TlsClients {
-    /// Sends `request` on the client for `protocol` and `tls`, made first if there is none.
-    fn request(
-        &self,
-        protocol: UpstreamProtocol,
-        tls: &UpstreamTls,
-        request: Request<RequestBody>,
-    ) -> ResponseFuture {
-        let matches = |c: &&TlsClient| c.protocol == protocol && c.peer_ids == tls.peer_ids;
+    /// The client for `protocol` and `tls`, made first if there is none.
+    fn client(&self, protocol: UpstreamProtocol, tls: &UpstreamTls) -> TlsClient {
+        let matches = |c: &&TlsClientEntry| c.protocol == protocol && c.peer_ids == tls.peer_ids;
         let clients = self.clients.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = clients.iter().find(matches) {
-            return c.client.request(request);
+            return c.client.clone();
         }
         drop(clients);
         let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = clients.iter().find(matches) {
-            return c.client.request(request);
+            return c.client.clone();
         }
         let alpn = match protocol {
             UpstreamProtocol::Http1 => ALPN_HTTP1,
@@ -170,13 +202,12 @@ impl TlsClients {
         };
         let config = self.identity.client_config(tls.peer_ids.clone(), &[alpn]);
         let client = http_client(protocol, TlsConnector::new(config));
-        let response = client.request(request);
-        clients.push(TlsClient {
+        clients.push(TlsClientEntry {
             protocol,
             peer_ids: tls.peer_ids.clone(),
-            client,
+            client: client.clone(),
         });
-        response
+        client
     }
 }
 

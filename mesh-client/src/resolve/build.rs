@@ -15,7 +15,8 @@ use mesh_core::model::{Cluster, ClusterLoadAssignment, RouteAction, VirtualHost}
 use super::registry::{ClusterRegistry, SharedState};
 use crate::Error;
 use crate::balance::Balancer;
-use crate::route::{RouteEntry, RouteFaults, RouteTable};
+use crate::fault::ActiveFaults;
+use crate::route::{RouteEntry, RouteTable};
 
 /// What a target resolves to right now.
 #[derive(Debug)]
@@ -87,8 +88,9 @@ pub(crate) struct TableBuilder {
     registry: Arc<ClusterRegistry>,
     /// The states of the clusters the last table routes to.
     clusters: HashMap<String, SharedState>,
-    /// The routes' active-fault counts, kept across builds.
-    faults: RouteFaults,
+    /// The active-fault counts of the last table's named routes, by route name: a route's
+    /// `max_active` then holds while requests of an older table still have faults.
+    faults: HashMap<String, ActiveFaults>,
 }
 
 impl TableBuilder {
@@ -97,7 +99,7 @@ impl TableBuilder {
         Self {
             registry,
             clusters: HashMap::new(),
-            faults: RouteFaults::default(),
+            faults: HashMap::new(),
         }
     }
 
@@ -144,6 +146,7 @@ impl TableBuilder {
             })
             .collect();
         self.clusters = kept;
+        let mut faults = HashMap::with_capacity(self.faults.len());
         let routes = vhost
             .routes
             .iter()
@@ -157,17 +160,35 @@ impl TableBuilder {
                         .collect(),
                     RouteAction::NonForwarding => Vec::new(),
                 };
+                let active_faults = self.active_faults(&route.name, &mut faults);
                 RouteEntry::new(
                     &route.name,
                     route.matcher.clone(),
                     route.policy.clone(),
                     targets,
+                    active_faults,
                 )
             })
             .collect();
-        let mut table = RouteTable::new(listener, routes);
-        self.faults.carry_over(&mut table);
-        table
+        self.faults = faults;
+        RouteTable::new(listener, routes)
+    }
+
+    /// The active-fault count of route `name` in the table being built, whose counts so far
+    /// are `building`: its namesake's in the last table, so that faults in flight still count.
+    /// Unnamed routes start afresh.
+    fn active_faults(
+        &mut self,
+        name: &str,
+        building: &mut HashMap<String, ActiveFaults>,
+    ) -> ActiveFaults {
+        if name.is_empty() {
+            return ActiveFaults::default();
+        }
+        let count = building
+            .entry(name.to_string())
+            .or_insert_with(|| self.faults.remove(name).unwrap_or_default());
+        count.clone()
     }
 }
 
@@ -175,9 +196,10 @@ impl TableBuilder {
 mod tests {
     use super::*;
     use crate::balance::DEFAULT_DECAY;
+    use crate::route::RequestHead;
     use mesh_core::model::{
-        CircuitBreaker, Endpoint as ModelEndpoint, HealthStatus, PathMatch, Route, RouteMatch,
-        UpstreamProtocol, WeightedCluster,
+        AbortStatus, CircuitBreaker, Endpoint as ModelEndpoint, FaultAbort, FaultInjection,
+        HealthStatus, PathMatch, Route, RouteMatch, Share, UpstreamProtocol, WeightedCluster,
     };
     use std::net::SocketAddr;
 
@@ -380,6 +402,41 @@ mod tests {
         assert_eq!(registry.live(), 1, "still held by listener a");
         one.build("svc-a", &vhost(&[("gone", 1)]), &inputs);
         assert_eq!(registry.live(), 0, "no listener routes to c");
+    }
+
+    #[test]
+    fn active_faults_carry_over_to_the_next_table_by_route_name() {
+        let fault = FaultInjection {
+            abort: Some(FaultAbort {
+                status: AbortStatus::Http(503),
+                share: Share::from_per_million(Share::MILLION).unwrap(),
+            }),
+            max_active: Some(1),
+            ..Default::default()
+        };
+        let c = cluster("a");
+        let inputs = HashMap::from([("a".to_string(), ClusterInput::Present(&c, None))]);
+        let mut builder = TableBuilder::new(DEFAULT_DECAY, Arc::default());
+        let mut table = |name: &str| {
+            let mut vh = vhost(&[("a", 1)]);
+            vh.routes[0].name = name.into();
+            vh.routes[0].policy.fault = Some(fault.clone());
+            builder.build("svc", &vh, &inputs)
+        };
+        let request = http::Request::get("/").body(()).unwrap();
+        let head = RequestHead::of(&request);
+        let draw = |table: &RouteTable| {
+            let routed = table.route(&head, &mut rand::rng()).unwrap();
+            crate::fault::draw(&fault, &routed.route.active_faults, &head, &mut rand::rng())
+        };
+        let first = table("r");
+        let running = draw(&first).expect("the first fault is under max_active");
+
+        let second = table("r");
+        assert!(draw(&second).is_none(), "max_active is still reached");
+        let renamed = table("other");
+        assert!(draw(&renamed).is_some(), "another route counts afresh");
+        drop(running);
     }
 
     #[test]

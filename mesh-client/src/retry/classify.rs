@@ -18,7 +18,6 @@ use http::header::HeaderName;
 use http::{HeaderMap, StatusCode};
 use mesh_core::model::{RetryOn, grpc_code_of_http_status};
 
-use crate::Error;
 use crate::connect::Caller;
 
 /// The header of a gRPC response's status.
@@ -51,20 +50,10 @@ impl Failure {
         status.is_server_error().then_some(Failure::Http(status))
     }
 
-    /// The failure an attempt's error reports; `None` for an error that is not the endpoint's
-    /// (such as a missing identity for mTLS, or the caller's request body failing), which no
-    /// retry would fix and which does not count against the endpoint.
-    pub(crate) fn of_error(error: &Error) -> Option<Failure> {
-        match error {
-            Error::Connect { .. } => Some(Failure::Connect),
-            Error::Request { source, .. } => Failure::of_client_error(source),
-            Error::TryTimeout { .. } => Some(Failure::TryTimeout),
-            _ => None,
-        }
-    }
-
     /// The failure the HTTP client's `error` reports; `None` when the caller's side failed (a
-    /// request body error, say).
+    /// request body error, say), which no retry would fix and which does not count against the
+    /// endpoint. (A per-try timeout is [`Failure::TryTimeout`]; errors before an attempt is
+    /// sent, such as a missing identity for mTLS, are no attempt's failure.)
     pub(crate) fn of_client_error(error: &hyper_util::client::legacy::Error) -> Option<Failure> {
         if error.is_connect() {
             return Some(Failure::Connect);

@@ -3,15 +3,14 @@
 //! The semantics are gRPC's (A28), which follow Envoy's:
 //! - the path is the request path without the query; prefix and exact matches honour
 //!   `case_sensitive`, a regex always matches the whole path as written;
-//! - a header with several values is matched against the values joined with `,`;
-//! - `:method` is matched as a header holding the request method;
-//! - a missing header never matches, whether inverted or not, except for the "present" matcher,
-//!   whose inversion matches exactly when the header is missing.
-
-use std::borrow::Cow;
+//! - header conditions are mesh-core's
+//!   [`HeaderMatch::matches`](mesh_core::model::HeaderMatch::matches): a header with several
+//!   values is matched against the values joined with `,`, `:method` as a header holding the
+//!   request method, and a missing header never matches, whether inverted or not, except for
+//!   the "present" matcher, whose inversion matches exactly when the header is missing.
 
 use http::{HeaderMap, Method};
-use mesh_core::model::{HeaderMatch, PathMatch, RouteMatch, StringMatch};
+use mesh_core::model::{PathMatch, RouteMatch};
 
 /// What of a request the matchers look at.
 #[derive(Clone, Copy, Debug)]
@@ -38,7 +37,10 @@ impl<'a> RequestHead<'a> {
 /// Whether `request` satisfies every condition of `matcher`.
 pub(crate) fn matches(matcher: &RouteMatch, request: &RequestHead<'_>) -> bool {
     path_matches(&matcher.path, matcher.case_sensitive, request.path)
-        && matcher.headers.iter().all(|h| header_matches(h, request))
+        && matcher
+            .headers
+            .iter()
+            .all(|h| h.matches(request.method, request.headers))
 }
 
 fn path_matches(matcher: &PathMatch, case_sensitive: bool, path: &str) -> bool {
@@ -54,39 +56,10 @@ fn path_matches(matcher: &PathMatch, case_sensitive: bool, path: &str) -> bool {
     }
 }
 
-/// Whether `request` satisfies one header condition.
-pub(crate) fn header_matches(matcher: &HeaderMatch, request: &RequestHead<'_>) -> bool {
-    let value = header_value(&matcher.name, request);
-    match (&matcher.matcher, value) {
-        (StringMatch::Present, value) => value.is_some() != matcher.invert,
-        (_, None) => false,
-        (string_match, Some(value)) => string_match.matches(&value) != matcher.invert,
-    }
-}
-
-/// The value of a header as matchers see it: `:method` from the method, several values joined
-/// with `,`; `None` when missing (or not text).
-fn header_value<'a>(name: &str, request: &RequestHead<'a>) -> Option<Cow<'a, str>> {
-    if name == ":method" {
-        return Some(Cow::Borrowed(request.method.as_str()));
-    }
-    let mut values = request.headers.get_all(name).iter();
-    let first = values.next()?.to_str().ok()?;
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut joined = format!("{first},{}", second.to_str().ok()?);
-    for value in values {
-        joined.push(',');
-        joined.push_str(value.to_str().ok()?);
-    }
-    Some(Cow::Owned(joined))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_core::model::Pattern;
+    use mesh_core::model::{HeaderMatch, Pattern, StringMatch};
 
     fn path_only(path: PathMatch, case_sensitive: bool) -> RouteMatch {
         RouteMatch {

@@ -10,7 +10,6 @@ mod matcher;
 mod vhost;
 mod weighted;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::HeaderMap;
@@ -22,7 +21,7 @@ use crate::Error;
 use crate::balance::{Balancer, hash_key};
 use crate::fault::ActiveFaults;
 
-pub(crate) use matcher::{RequestHead, header_matches};
+pub(crate) use matcher::RequestHead;
 pub(crate) use vhost::select as select_virtual_host;
 pub(crate) use weighted::WeightedChoice;
 
@@ -75,13 +74,15 @@ impl RouteInfo {
 }
 
 impl RouteEntry {
-    /// A route sending the requests that satisfy `matcher` to `clusters` (by weight); a route
-    /// with no cluster of weight > 0 does not forward.
+    /// A route sending the requests that satisfy `matcher` to `clusters` (by weight), counting
+    /// its injected faults in `active_faults`; a route with no cluster of weight > 0 does not
+    /// forward.
     pub(crate) fn new(
         name: &str,
         matcher: RouteMatch,
         policy: RoutePolicy,
         clusters: impl IntoIterator<Item = (Arc<Balancer>, u32)>,
+        active_faults: ActiveFaults,
     ) -> Self {
         // A name that is not a valid header name matches no request: every request gets a
         // random hash, as without the header.
@@ -90,7 +91,7 @@ impl RouteEntry {
         let route = RouteInfo {
             name: name.to_string(),
             policy,
-            active_faults: ActiveFaults::default(),
+            active_faults,
             hash_header,
         };
         Self {
@@ -104,35 +105,6 @@ impl RouteEntry {
     #[cfg(test)]
     pub(crate) fn clusters(&self) -> impl Iterator<Item = &Arc<Balancer>> {
         self.clusters.iter().flat_map(|c| c.items().map(|(b, _)| b))
-    }
-}
-
-/// The active-fault counts of a target's routes by route name, kept across table builds: a
-/// route's `max_active` then holds while requests of an older table still have faults.
-#[derive(Debug, Default)]
-pub(crate) struct RouteFaults {
-    by_route: HashMap<String, ActiveFaults>,
-}
-
-impl RouteFaults {
-    /// Gives each named route of the freshly built `table` the count its namesake had in the
-    /// previous table, and remembers the counts of `table` for the next one (routes gone are
-    /// let go). Unnamed routes start afresh.
-    pub(crate) fn carry_over(&mut self, table: &mut RouteTable) {
-        let mut kept = HashMap::with_capacity(table.routes.len());
-        for entry in &mut table.routes {
-            let Some(route) = Arc::get_mut(&mut entry.route) else {
-                continue;
-            };
-            if route.name.is_empty() {
-                continue;
-            }
-            if let Some(previous) = self.by_route.remove(&route.name) {
-                route.active_faults = previous;
-            }
-            kept.insert(route.name.clone(), route.active_faults.clone());
-        }
-        self.by_route = kept;
     }
 }
 
@@ -183,9 +155,7 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_core::model::{
-        AbortStatus, FaultAbort, FaultInjection, PathMatch, Share, UpstreamProtocol,
-    };
+    use mesh_core::model::{PathMatch, UpstreamProtocol};
 
     fn prefix(p: &str) -> RouteMatch {
         RouteMatch {
@@ -204,7 +174,7 @@ mod tests {
         let head = RequestHead::of(&request);
         table
             .route(&head, &mut rand::rng())
-            .map(|routed| routed.cluster.cluster().to_string())
+            .map(|routed| routed.cluster.cluster_name().to_string())
     }
 
     #[test]
@@ -217,18 +187,21 @@ mod tests {
                     prefix("/api/v2"),
                     RoutePolicy::default(),
                     [(cluster("v2"), 1)],
+                    ActiveFaults::default(),
                 ),
                 RouteEntry::new(
                     "api",
                     prefix("/api"),
                     RoutePolicy::default(),
                     [(cluster("v1"), 1)],
+                    ActiveFaults::default(),
                 ),
                 RouteEntry::new(
                     "all",
                     prefix(""),
                     RoutePolicy::default(),
                     [(cluster("other"), 1)],
+                    ActiveFaults::default(),
                 ),
             ],
         );
@@ -246,6 +219,7 @@ mod tests {
                 prefix("/a"),
                 RoutePolicy::default(),
                 [(cluster("a"), 1)],
+                ActiveFaults::default(),
             )],
         );
         let err = route_of(&table, "/b").unwrap_err();
@@ -265,47 +239,10 @@ mod tests {
                 prefix(""),
                 RoutePolicy::default(),
                 [],
+                ActiveFaults::default(),
             )],
         );
         let err = route_of(&table, "/").unwrap_err();
         assert!(matches!(err, Error::RouteNotForwarding { ref route, .. } if route == "local"));
-    }
-
-    #[test]
-    fn active_faults_carry_over_to_the_next_table_by_route_name() {
-        let fault = FaultInjection {
-            abort: Some(FaultAbort {
-                status: AbortStatus::Http(503),
-                share: Share::from_per_million(Share::MILLION).unwrap(),
-            }),
-            max_active: Some(1),
-            ..Default::default()
-        };
-        let policy = RoutePolicy {
-            fault: Some(fault.clone()),
-            ..Default::default()
-        };
-        let table = |name: &str| {
-            let entry = RouteEntry::new(name, prefix(""), policy.clone(), [(cluster("a"), 1)]);
-            RouteTable::new("svc:1", vec![entry])
-        };
-        let mut faults = RouteFaults::default();
-        let mut first = table("r");
-        faults.carry_over(&mut first);
-        let request = http::Request::get("/").body(()).unwrap();
-        let head = RequestHead::of(&request);
-        let draw = |table: &RouteTable| {
-            let active = &table.routes[0].route.active_faults;
-            crate::fault::draw(&fault, active, &head, &mut rand::rng())
-        };
-        let running = draw(&first).expect("the first fault is under max_active");
-
-        let mut second = table("r");
-        faults.carry_over(&mut second);
-        assert!(draw(&second).is_none(), "max_active is still reached");
-        let mut renamed = table("other");
-        faults.carry_over(&mut renamed);
-        assert!(draw(&renamed).is_some(), "another route counts afresh");
-        drop(running);
     }
 }

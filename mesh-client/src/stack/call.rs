@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use mesh_core::model::MAX_ATTEMPTS;
 use tokio::time::Instant;
 
-use super::Stack;
+use super::Target;
 use crate::balance::{Admission, Balancer, Permit};
 use crate::connect::RequestBody;
 use crate::counters::Counters;
@@ -24,7 +24,7 @@ use crate::{Error, ResponseBody, timeout};
 
 /// One call on the policy path.
 pub(super) struct Call {
-    stack: Stack,
+    target: Arc<Target>,
     route: Arc<RouteInfo>,
     cluster: Arc<Balancer>,
     /// When the call must be over, and how long it had from the start.
@@ -33,10 +33,10 @@ pub(super) struct Call {
 
 impl Call {
     /// A call on `routed` that must end by `deadline`, if any.
-    pub(super) fn new(stack: Stack, routed: Routed<'_>, deadline: Option<Instant>) -> Self {
+    pub(super) fn new(target: Arc<Target>, routed: Routed<'_>, deadline: Option<Instant>) -> Self {
         let limit = |at: Instant| at.saturating_duration_since(Instant::now());
         Self {
-            stack,
+            target,
             route: Arc::clone(routed.route),
             cluster: Arc::clone(routed.cluster),
             deadline: deadline.map(|at| (at, limit(at))),
@@ -65,7 +65,7 @@ impl Call {
         admission: Option<Admission>,
     ) -> Result<Response<ResponseBody>, Error> {
         if let Some(injection) = self.draw_fault(&request) {
-            let target = &self.stack.target;
+            let target = &self.target;
             if let Some(aborted) = injection.apply(&target.counters, target.caller).await {
                 return Ok(aborted);
             }
@@ -116,14 +116,10 @@ impl Call {
         loop {
             let last = attempt >= max_attempts;
             let request = self.request(&mut head, &mut body, attempt, last);
-            let (endpoint, result) = self.attempt(request, tried.addresses()).await?;
-            let failure = match &result {
-                Ok(response) => Failure::of_response(response.status(), response.headers()),
-                Err(error) => Failure::of_error(error),
-            };
+            let (endpoint, result, failure) = self.attempt(request, tried.addresses()).await?;
             let retriable = match (retry, failure) {
                 (Some(policy), Some(failure)) if !last => failure
-                    .is_retriable(&policy.retry_on, self.stack.target.caller)
+                    .is_retriable(&policy.retry_on, self.target.caller)
                     .then_some((policy, failure)),
                 _ => None,
             };
@@ -161,7 +157,7 @@ impl Call {
             Prepared::Streaming(body) => std::mem::replace(body, sent_already()),
         };
         if let Some((at, _)) = self.deadline {
-            timeout::write_left(&mut parts.headers, self.stack.target.caller, at);
+            timeout::write_left(&mut parts.headers, self.target.caller, at);
         }
         if attempt > 1 {
             parts
@@ -171,18 +167,19 @@ impl Call {
         Request::from_parts(parts, body)
     }
 
-    /// Sends one attempt, bounded by the per-try timeout and the call's deadline; its endpoint
-    /// and what came back. An attempt either bound cuts counts as a failure of its endpoint.
+    /// Sends one attempt, bounded by the per-try timeout and the call's deadline; its endpoint,
+    /// what came back and how it failed, if it did. An attempt either bound cuts counts as a
+    /// failure of its endpoint.
     async fn attempt(
         &self,
         request: Request<RequestBody>,
         avoid: &[SocketAddr],
-    ) -> Result<(SocketAddr, Result<Response<Incoming>, Error>), Error> {
+    ) -> Result<Attempted, Error> {
         let routed = Routed {
             route: &self.route,
             cluster: &self.cluster,
         };
-        let mut sent = self.stack.send(routed, avoid, request)?;
+        let mut sent = self.target.send(routed, avoid, request)?;
         let endpoint = sent.endpoint();
         let per_try = self.route.policy.retry.as_ref();
         let per_try = per_try
@@ -194,25 +191,26 @@ impl Call {
             .flatten()
             .min();
         let Some(bound) = bound else {
-            return Ok((endpoint, (&mut sent).await));
+            let result = (&mut sent).await;
+            return Ok((endpoint, result, sent.failure()));
         };
-        let result = match tokio::time::timeout_at(bound, &mut sent).await {
-            Ok(result) => result,
+        match tokio::time::timeout_at(bound, &mut sent).await {
+            Ok(result) => Ok((endpoint, result, sent.failure())),
             Err(_elapsed) => {
                 sent.timed_out();
                 match per_try {
                     Some((at, timeout)) if call_end.is_none_or(|end| at < end) => {
-                        Err(Error::TryTimeout {
+                        let error = Error::TryTimeout {
                             cluster: self.cluster.cluster_name().to_string(),
                             endpoint,
                             timeout,
-                        })
+                        };
+                        Ok((endpoint, Err(error), Some(Failure::TryTimeout)))
                     }
-                    _ => return Err(self.deadline_exceeded()),
+                    _ => Err(self.deadline_exceeded()),
                 }
             }
-        };
-        Ok((endpoint, result))
+        }
     }
 
     /// Whether the retry after attempt `attempt`, which failed with `failure` on `endpoint`,
@@ -224,7 +222,7 @@ impl Call {
         attempt: u32,
         pause: Duration,
     ) -> bool {
-        let counters = &self.stack.target.counters;
+        let counters = &self.target.counters;
         let (route, cluster) = (&self.route.name, self.cluster.cluster_name());
         if !self.cluster.retry_budget().try_withdraw() {
             Counters::bump(&counters.budget_exhausted);
@@ -251,12 +249,19 @@ impl Call {
 
     fn deadline_exceeded(&self) -> Error {
         Error::DeadlineExceeded {
-            listener: self.stack.target.listener.clone(),
+            listener: self.target.listener.clone(),
             route: self.route.name.clone(),
             limit: self.deadline.map_or(Duration::ZERO, |(_, limit)| limit),
         }
     }
 }
+
+/// One attempt's endpoint, what came back and how it failed, if it did.
+type Attempted = (
+    SocketAddr,
+    Result<Response<Incoming>, Error>,
+    Option<Failure>,
+);
 
 /// What the last attempt got, for the caller: a response says how many attempts came before,
 /// and its body holds the breaker's `permit` until it ends.

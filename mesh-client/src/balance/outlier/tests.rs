@@ -38,6 +38,7 @@ impl Cluster {
             .map(|port| {
                 let address = ([10, 0, 0, 1], port).into();
                 Arc::new(Endpoint::new(
+                    "c".into(),
                     address,
                     DEFAULT_DECAY,
                     Some(Arc::clone(&detector)),
