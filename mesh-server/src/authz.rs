@@ -28,16 +28,15 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode};
 use mesh_core::identity::PeerIdentity;
-use mesh_core::model::{
-    Authorization, AuthzAction, AuthzRule, HeaderMatch, Permission, Principal, StringMatch,
-};
+use mesh_core::model::{Authorization, AuthzAction, AuthzRule, Permission, Principal};
 use tokio::sync::watch;
 
 use crate::InboundPolicy;
 pub use crate::body::ResponseBody;
 use crate::counters::Counters;
+use crate::peer::PeerId;
 pub use crate::respond::ResponseFuture;
 use crate::respond::{Refusal, drain, is_grpc};
 
@@ -107,33 +106,20 @@ fn permission_matches(permission: &Permission, call: &Call<'_>) -> bool {
             .method
             .as_ref()
             .is_none_or(|m| m == call.method.as_str())
-        && permission.headers.iter().all(|h| header_matches(h, call))
+        && permission
+            .headers
+            .iter()
+            .all(|h| h.matches(call.method, call.headers))
 }
 
-/// Whether one header condition holds (`:method` is the method; several values are joined with
-/// `,`; a missing or non-text header matches only an inverted `Present`).
-fn header_matches(matcher: &HeaderMatch, call: &Call<'_>) -> bool {
-    let value = header_value(&matcher.name, call);
-    match (&matcher.matcher, value) {
-        (StringMatch::Present, value) => value.is_some() != matcher.invert,
-        (_, None) => false,
-        (string_match, Some(value)) => string_match.matches(&value) != matcher.invert,
+/// The caller's SPIFFE ID: rendered once per connection by [`MeshServer`](crate::MeshServer)
+/// ([`PeerId`]), else (this layer used on its own) from its [`PeerIdentity`].
+fn caller(extensions: &Extensions) -> Option<Cow<'_, str>> {
+    if let Some(PeerId(id)) = extensions.get::<PeerId>() {
+        return Some(Cow::Borrowed(id));
     }
-}
-
-fn header_value<'a>(name: &str, call: &Call<'a>) -> Option<Cow<'a, str>> {
-    if name == ":method" {
-        return Some(Cow::Borrowed(call.method.as_str()));
-    }
-    let mut values = call.headers.get_all(name).iter().map(|v| v.to_str().ok());
-    let first = values.next()??;
-    let mut joined = Cow::Borrowed(first);
-    for value in values {
-        let joined = joined.to_mut();
-        joined.push(',');
-        joined.push_str(value?);
-    }
-    Some(joined)
+    let PeerIdentity(id) = extensions.get::<PeerIdentity>()?;
+    Some(Cow::Owned(id.to_string()))
 }
 
 /// Refuses the calls the authorization in force does not allow; see the [module docs](self).
@@ -211,10 +197,7 @@ where
         let Some(authz) = &policy.authorization else {
             return ResponseFuture::inner(self.inner.call(request));
         };
-        let caller = request
-            .extensions()
-            .get::<PeerIdentity>()
-            .map(|PeerIdentity(id)| id.to_string());
+        let caller = caller(request.extensions());
         let call = Call {
             caller: caller.as_deref(),
             method: request.method(),

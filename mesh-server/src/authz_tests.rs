@@ -1,6 +1,6 @@
 use std::convert::Infallible;
 
-use mesh_core::model::Permission;
+use mesh_core::model::{HeaderMatch, Permission, StringMatch};
 use tower::{Layer, ServiceExt};
 
 use super::*;
@@ -279,4 +279,35 @@ async fn a_new_policy_applies_to_the_next_call_and_denials_are_counted() {
     assert_eq!(call(&mut service).await, StatusCode::FORBIDDEN);
     let counted = counters.snapshot();
     assert_eq!((counted.requests, counted.denied), (2, 1));
+}
+
+#[tokio::test]
+async fn the_connection_s_peer_identity_decides_through_add_peer() {
+    let layer = AuthzLayer::fixed(only_servicea());
+    let through = |caller: &str| {
+        let id = PeerIdentity::new(spiffe::SpiffeId::new(caller).unwrap());
+        crate::peer::AddPeer::new(layer.layer(app()), Some(id))
+    };
+    let allowed = through(SERVICEA)
+        .oneshot(request(false, None))
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let denied = through(OTHER).oneshot(request(false, None)).await.unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn the_caller_is_the_rendered_peer_id_when_the_connection_has_one() {
+    let mut extensions = Extensions::new();
+    assert_eq!(caller(&extensions), None);
+    let id = spiffe::SpiffeId::new(OTHER).unwrap();
+    extensions.insert(PeerIdentity::new(id));
+    assert_eq!(caller(&extensions).as_deref(), Some(OTHER));
+    extensions.insert(PeerId(Arc::from(SERVICEA)));
+    let rendered = caller(&extensions);
+    assert!(
+        matches!(rendered, Some(Cow::Borrowed(SERVICEA))),
+        "{rendered:?}"
+    );
 }

@@ -10,8 +10,8 @@ use mesh_core::registration::Registration;
 use mesh_core::xds::XdsClient;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
+use crate::Error;
 use crate::server::{MeshServer, Timeouts, Xds};
-use crate::{Error, inbound};
 
 /// How long in-flight requests may take to finish after shutdown unless configured otherwise.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -156,6 +156,7 @@ fn start_xds(
             local_addr: address,
         });
     }
+    let inbound_name = bootstrap.server_listener_name(local_addr);
     let mut builder = XdsClient::builder().bootstrap(bootstrap);
     for service in services {
         builder = builder.registration(Registration {
@@ -164,7 +165,7 @@ fn start_xds(
         });
     }
     let client = builder.build()?;
-    let inbound = inbound::subscribe(&client, local_addr);
-    tracing::info!(%local_addr, %address, ?services, "serving in the mesh");
+    let inbound = client.listener(&inbound_name);
+    tracing::info!(%local_addr, %address, ?services, inbound_listener = %inbound_name, "serving in the mesh");
     Ok(Xds { client, inbound })
 }

@@ -109,23 +109,24 @@ impl Accepting {
             let (http, watcher) = (self.http.clone(), self.graceful.watcher());
             let service = service.clone();
             self.connections.spawn(async move {
-                let (io, peer_id) = match accepting.await {
-                    Ok(Accepted::Plaintext(stream)) => (Io::Plain(stream), None),
-                    Ok(Accepted::Tls(stream, id)) => (Io::Tls(stream), id),
+                let accepted = match accepting.await {
+                    Ok(accepted) => accepted,
                     Err(reason) => {
                         tracing::warn!(%peer, %reason, "refused a connection");
                         return;
                     }
                 };
-                let service =
-                    TowerToHyperService::new(AddPeer::new(Deadline::new(service), peer_id));
-                let served = match io {
-                    Io::Plain(stream) => {
-                        let connection = http.serve_connection(TokioIo::new(stream), service);
+                let stack = |peer_id| {
+                    TowerToHyperService::new(AddPeer::new(Deadline::new(service), peer_id))
+                };
+                let served = match accepted {
+                    Accepted::Plaintext(stream) => {
+                        let connection = http.serve_connection(TokioIo::new(stream), stack(None));
                         watcher.watch(connection.into_owned()).await
                     }
-                    Io::Tls(stream) => {
-                        let connection = http.serve_connection(TokioIo::new(*stream), service);
+                    Accepted::Tls(stream, peer_id) => {
+                        let connection =
+                            http.serve_connection(TokioIo::new(*stream), stack(peer_id));
                         watcher.watch(connection.into_owned()).await
                     }
                 };
@@ -156,12 +157,6 @@ impl Accepting {
         connections.shutdown().await;
         tracing::info!(%local_addr, "drained: server stopped");
     }
-}
-
-/// An accepted connection's transport.
-enum Io {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 /// Accepts `stream` in mode `mtls`; plaintext without an acceptor (no identity).

@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body;
-use mesh_core::deadline::{self, GRPC_TIMEOUT, MESH_TIMEOUT};
+use mesh_core::deadline;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
@@ -69,15 +69,7 @@ impl<S> Deadline<S> {
 
 /// The deadline `headers` ask for, read now; `None` without (or with a malformed) header.
 fn requested(headers: &HeaderMap, grpc: bool) -> Option<Instant> {
-    let name = if grpc { GRPC_TIMEOUT } else { MESH_TIMEOUT };
-    let value = headers.get(name)?;
-    match deadline::parse_timeout(value) {
-        Ok(left) => Instant::now().checked_add(left),
-        Err(error) => {
-            tracing::debug!(%error, header = name, "ignoring the caller's deadline");
-            None
-        }
-    }
+    Instant::now().checked_add(deadline::requested(headers, grpc)?)
 }
 
 impl<S, B, ReqBody> tower::Service<Request<ReqBody>> for Deadline<S>
@@ -159,6 +151,7 @@ mod tests {
 
     use http::header::CONTENT_TYPE;
     use hyper_util::rt::{TokioExecutor, TokioIo};
+    use mesh_core::deadline::GRPC_TIMEOUT;
     use tower::{Layer, ServiceExt};
 
     use super::*;
@@ -181,8 +174,7 @@ mod tests {
             builder = builder.header(CONTENT_TYPE, "application/grpc");
         }
         if let Some(value) = header {
-            let name = if grpc { GRPC_TIMEOUT } else { MESH_TIMEOUT };
-            builder = builder.header(name, value);
+            builder = builder.header(deadline::header_name(grpc), value);
         }
         builder.body(()).unwrap()
     }

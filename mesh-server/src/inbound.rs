@@ -1,7 +1,9 @@
 //! The server's inbound listener: what mesh-control says about the address it serves on.
 //!
-//! A meshed server asks for the Listener `grpc/server?xds.resource.listening_address=IP:PORT`
-//! (gRFC A36). Subscribing also opens the ADS stream that carries the server's registration in
+//! A meshed server asks for the Listener its bootstrap names for the address it listens on
+//! ([`Bootstrap::server_listener_name`](mesh_core::bootstrap::Bootstrap::server_listener_name):
+//! `grpc/server?xds.resource.listening_address=IP:PORT` unless a template says otherwise, gRFC
+//! A36). Subscribing also opens the ADS stream that carries the server's registration in
 //! its node metadata. The listener's mTLS mode ([`InboundTls`]) decides which connections the
 //! server accepts, and its policies ([`InboundPolicy`]) which calls; [`follow`] publishes both:
 //! a new mode applies to the connections accepted after it, new policies to the calls that
@@ -15,21 +17,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mesh_core::model::{InboundTls, Listener};
-use mesh_core::xds::type_url::SERVER_LISTENER_PREFIX;
-use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
+use mesh_core::xds::{ResourceState, ResourceWatch};
 use tokio::sync::watch;
 
 use crate::InboundPolicy;
-
-/// The name of the inbound listener of a server listening on `addr`.
-pub(crate) fn listener_name(addr: SocketAddr) -> String {
-    format!("{SERVER_LISTENER_PREFIX}{addr}")
-}
-
-/// Subscribes to the inbound listener of `addr`.
-pub(crate) fn subscribe(xds: &XdsClient, addr: SocketAddr) -> ResourceWatch<Listener> {
-    xds.listener(&listener_name(addr))
-}
 
 /// The mode a server applies when its listener says `listener`: without an identity it can
 /// only serve plaintext.
@@ -108,15 +99,6 @@ pub(crate) async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn name_follows_a36() {
-        let addr = "10.0.0.7:50051".parse().unwrap();
-        assert_eq!(
-            listener_name(addr),
-            "grpc/server?xds.resource.listening_address=10.0.0.7:50051"
-        );
-    }
 
     #[test]
     fn without_identity_every_mode_is_plaintext() {

@@ -115,6 +115,5 @@ pub use error::Error;
 pub use policy::InboundPolicy;
 pub use rate_limit::{RateLimit, RateLimitLayer};
 pub use server::{MeshServer, ServerHandle};
-
 /// A boxed error, as tower services and bodies use.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use tower::BoxError;

@@ -1,21 +1,31 @@
 //! The authenticated client of a connection, handed to every request it carries.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Request;
 use mesh_core::identity::PeerIdentity;
 
-/// Puts the connection's [`PeerIdentity`] (if it is an mTLS one) into the extensions of each
-/// request before `inner` sees it.
+/// The connection's [`PeerIdentity`] rendered once, as the authorization compares it: requests
+/// carry it beside the identity so that no call formats the SPIFFE ID again.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerId(pub(crate) Arc<str>);
+
+/// Puts the connection's [`PeerIdentity`] (if it is an mTLS one) and its [`PeerId`] into the
+/// extensions of each request before `inner` sees it.
 #[derive(Clone, Debug)]
 pub(crate) struct AddPeer<S> {
     inner: S,
-    peer: Option<PeerIdentity>,
+    peer: Option<(PeerIdentity, PeerId)>,
 }
 
 impl<S> AddPeer<S> {
     /// Wraps `inner` for a connection whose client is `peer` (`None` for plaintext).
     pub(crate) fn new(inner: S, peer: Option<PeerIdentity>) -> Self {
+        let peer = peer.map(|identity| {
+            let id = PeerId(Arc::from(identity.0.to_string()));
+            (identity, id)
+        });
         Self { inner, peer }
     }
 }
@@ -33,8 +43,10 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> S::Future {
-        if let Some(peer) = &self.peer {
-            request.extensions_mut().insert(peer.clone());
+        if let Some((identity, id)) = &self.peer {
+            let extensions = request.extensions_mut();
+            extensions.insert(identity.clone());
+            extensions.insert(id.clone());
         }
         self.inner.call(request)
     }

@@ -165,6 +165,8 @@ impl MeshServer {
             known = wait_in_force(&mut state, local_addr) => known,
         };
         if let Some(mtls) = first {
+            // `run` reads the mode at each accept, but the listener may be removed before the
+            // first one: the mode then is this last one in force, not the initial STRICT.
             server.mtls = mtls;
             health.set(true).await;
             tracing::info!(%local_addr, meshed = xds_client.is_some(), ?mtls, "serving: health SERVING");

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use mesh_core::bootstrap::Bootstrap;
 use mesh_core::model::{
     Authorization, AuthzAction, InboundTls, Listener, LocalRateLimit, RouteSource, ServerListener,
 };
@@ -28,11 +29,11 @@ use tonic_health::pb::health_client::HealthClient;
 /// A generous bound for anything that should happen promptly on a loaded machine.
 const PROMPTLY: Duration = Duration::from_secs(10);
 
-/// The inbound listener of a server at `addr`: plaintext, refusing every call, one call per
+/// The inbound listener of a server at `addr` with `bootstrap`: plaintext, refusing every call, one call per
 /// minute.
-fn closed_inbound(addr: SocketAddr) -> Listener {
+fn closed_inbound(bootstrap: &Bootstrap, addr: SocketAddr) -> Listener {
     Listener::Server(ServerListener {
-        name: format!("grpc/server?xds.resource.listening_address={addr}"),
+        name: bootstrap.server_listener_name(addr),
         address: addr,
         routes: RouteSource::Rds("inbound".into()),
         tls: InboundTls::Plaintext,
@@ -124,7 +125,7 @@ async fn health_serves_once_the_inbound_config_is_in_force_and_bypasses_the_poli
     let (_stop, stopped) = oneshot::channel::<()>();
     let (release, arrived) = (Arc::default(), Arc::default());
     tokio::spawn(server.serve(app(release, arrived), async { stopped.await.unwrap_or(()) }));
-    ads.set(World::default().listener(&closed_inbound(addr)));
+    ads.set(World::default().listener(&closed_inbound(&ads.bootstrap(), addr)));
     // Without an identity the server serves at once; the policies apply when they come.
     until_in_force(addr).await;
 
@@ -236,7 +237,7 @@ async fn removing_the_inbound_listener_drains_the_server() {
     let (release, arrived) = (Arc::default(), Arc::default());
     let serving =
         tokio::spawn(server.serve(app(release, arrived), async { stopped.await.unwrap_or(()) }));
-    ads.set(World::default().listener(&closed_inbound(addr)));
+    ads.set(World::default().listener(&closed_inbound(&ads.bootstrap(), addr)));
     until_in_force(addr).await;
     let mut watch = health(addr)
         .await

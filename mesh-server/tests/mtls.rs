@@ -12,6 +12,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::{Identity, PeerIdentity};
 use mesh_core::model::{InboundTls, Listener, RouteSource, ServerListener};
 use mesh_server::{BoxError, MeshServer};
@@ -169,7 +170,7 @@ async fn the_inbound_listener_sets_the_mode_and_nothing_is_served_before_it() {
         1
     );
 
-    ads.set(World::default().listener(&inbound(addr, InboundTls::Permissive)));
+    ads.set(World::default().listener(&inbound(&ads.bootstrap(), addr, InboundTls::Permissive)));
     let early = early.await.unwrap().unwrap();
     assert_eq!(early, "HTTP/1.1 /early -");
     // Permissive: plaintext and mTLS on one port.
@@ -179,7 +180,7 @@ async fn the_inbound_listener_sets_the_mode_and_nothing_is_served_before_it() {
     assert_eq!(tls, format!("HTTP/2.0 /t {caller}"));
 
     // The mode follows the listener for new connections.
-    ads.set(World::default().listener(&inbound(addr, InboundTls::Strict)));
+    ads.set(World::default().listener(&inbound(&ads.bootstrap(), addr, InboundTls::Strict)));
     let mut refused = false;
     for _ in 0..500 {
         if plain_get(addr, "/").await.is_err() {
@@ -206,7 +207,7 @@ async fn without_identity_a_strict_listener_is_an_error_and_plaintext_is_served(
         .await
         .unwrap();
     let addr = server.local_addr();
-    ads.set(World::default().listener(&inbound(addr, InboundTls::Strict)));
+    ads.set(World::default().listener(&inbound(&ads.bootstrap(), addr, InboundTls::Strict)));
     let _stop = serve(server);
 
     assert_eq!(plain_get(addr, "/").await.unwrap(), "HTTP/1.1 / -");
@@ -217,12 +218,43 @@ async fn without_identity_a_strict_listener_is_an_error_and_plaintext_is_served(
     );
 }
 
-/// The inbound listener of a server at `addr` in mode `tls`.
-fn inbound(addr: SocketAddr, tls: InboundTls) -> Listener {
+#[tokio::test]
+async fn the_server_asks_for_the_listener_its_bootstrap_template_names() {
+    // Logging on this thread too keeps tracing's per-callsite interest right for the tests
+    // that capture logs at the same time.
+    let (_logs, _guard) = support::logs::capture();
+    let ca = TestCa::new("mesh");
+    let ads = FakeAds::start(World::default()).await;
+    let mut bootstrap = ads.bootstrap();
+    bootstrap.server_listener_resource_name_template = Some("mesh/inbound/%s?v=1".into());
+    let server = MeshServer::builder()
+        .bootstrap(bootstrap.clone())
+        .identity(ca.identity("serviceb"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // The A36 default name says STRICT; the templated one, which the server must follow, says
+    // PERMISSIVE: a plaintext call is served only if the server asked for the templated name.
+    let templated = inbound(&bootstrap, addr, InboundTls::Permissive);
+    assert_eq!(templated.name(), format!("mesh/inbound/{addr}?v=1"));
+    ads.set(
+        World::default()
+            .listener(&inbound(&ads.bootstrap(), addr, InboundTls::Strict))
+            .listener(&templated),
+    );
+    let _stop = serve(server);
+
+    let served = tokio::time::timeout(Duration::from_secs(10), plain_get(addr, "/t")).await;
+    assert_eq!(served.unwrap().unwrap(), "HTTP/1.1 /t -");
+}
+
+/// The inbound listener of a server at `addr` with `bootstrap`, in mode `tls`.
+fn inbound(bootstrap: &Bootstrap, addr: SocketAddr, tls: InboundTls) -> Listener {
     Listener::Server(ServerListener {
         authorization: None,
         rate_limit: None,
-        name: format!("grpc/server?xds.resource.listening_address={addr}"),
+        name: bootstrap.server_listener_name(addr),
         address: addr,
         routes: RouteSource::Rds("inbound".into()),
         tls,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::StatusCode;
+use mesh_core::bootstrap::Bootstrap;
 use mesh_core::model::{
     Authorization, AuthzAction, AuthzRule, InboundTls, Listener, LocalRateLimit, Permission,
     Principal, RouteSource, ServerListener, StringMatch,
@@ -18,14 +19,15 @@ use support::calls::{Via, get, grpc};
 use support::certs::{TestCa, spiffe_id};
 use tokio::sync::oneshot;
 
-/// The inbound listener of a server at `addr`, PERMISSIVE, with these policies.
+/// The inbound listener of a server at `addr` with `bootstrap`, PERMISSIVE, with these policies.
 fn inbound(
+    bootstrap: &Bootstrap,
     addr: SocketAddr,
     authorization: Option<Authorization>,
     rate_limit: Option<LocalRateLimit>,
 ) -> Listener {
     Listener::Server(ServerListener {
-        name: format!("grpc/server?xds.resource.listening_address={addr}"),
+        name: bootstrap.server_listener_name(addr),
         address: addr,
         routes: RouteSource::Rds("inbound".into()),
         tls: InboundTls::Permissive,
@@ -96,7 +98,12 @@ async fn authorization_admits_and_refuses_by_spiffe_id_and_path_for_grpc_and_htt
     let ca = TestCa::new("mesh");
     let ads = FakeAds::start(World::default()).await;
     let (addr, handle, _stop) = start(&ca, &ads).await;
-    ads.set(World::default().listener(&inbound(addr, Some(servicea_only()), None)));
+    ads.set(World::default().listener(&inbound(
+        &ads.bootstrap(),
+        addr,
+        Some(servicea_only()),
+        None,
+    )));
     let servicea = ca.identity("servicea");
     let intruder = ca.identity("intruder");
     let (a, x) = (Via::Mtls(&servicea), Via::Mtls(&intruder));
@@ -161,12 +168,17 @@ async fn a_policy_change_applies_to_new_calls_without_restart() {
     let ca = TestCa::new("mesh");
     let ads = FakeAds::start(World::default()).await;
     let (addr, _handle, _stop) = start(&ca, &ads).await;
-    ads.set(World::default().listener(&inbound(addr, Some(servicea_only()), None)));
+    ads.set(World::default().listener(&inbound(
+        &ads.bootstrap(),
+        addr,
+        Some(servicea_only()),
+        None,
+    )));
     let intruder = ca.identity("intruder");
     let x = Via::Mtls(&intruder);
     assert_eq!(grpc(addr, &x, GET, "a").await.unwrap().status, "7");
 
-    ads.set(World::default().listener(&inbound(addr, None, None)));
+    ads.set(World::default().listener(&inbound(&ads.bootstrap(), addr, None, None)));
     let mut status = String::new();
     for _ in 0..250 {
         status = grpc(addr, &x, GET, "b").await.unwrap().status;
@@ -193,7 +205,7 @@ async fn the_rate_limit_refuses_calls_beyond_the_bucket_with_retry_hints() {
         tokens_per_fill: 1,
         fill_interval: Duration::from_secs(10),
     };
-    ads.set(World::default().listener(&inbound(addr, None, Some(limit))));
+    ads.set(World::default().listener(&inbound(&ads.bootstrap(), addr, None, Some(limit))));
     let servicea = ca.identity("servicea");
     let a = Via::Mtls(&servicea);
 
