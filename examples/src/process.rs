@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// How long a process may take to say it is listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,7 +39,7 @@ impl Proc {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().with_context(|| format!("starting {name}"))?;
-        let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
+        let (ready_tx, mut ready) = watch::channel(None);
         let (file_tx, file_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_log(file, file_rx));
         for out in [
@@ -55,18 +55,12 @@ impl Proc {
         .into_iter()
         .flatten()
         {
-            tokio::spawn(forward_lines(out, lines_tx.clone(), file_tx.clone()));
+            tokio::spawn(forward_lines(out, ready_tx.clone(), file_tx.clone()));
         }
-        drop(lines_tx);
+        drop(ready_tx);
 
-        let wait = async {
-            while let Some(line) = lines_rx.recv().await {
-                if let Some(addr) = listening_addr(&line) {
-                    return Some(addr);
-                }
-            }
-            None
-        };
+        // An error: both outputs closed without a `listening on` line.
+        let wait = async { ready.wait_for(Option::is_some).await.ok().and_then(|a| *a) };
         let addr = match tokio::time::timeout(READY_TIMEOUT, wait).await {
             Ok(Some(addr)) => addr,
             Ok(None) => bail!(
@@ -78,8 +72,6 @@ impl Proc {
                 tail(&log).await
             ),
         };
-        // Keep draining so the child never blocks on a full pipe.
-        tokio::spawn(async move { while lines_rx.recv().await.is_some() {} });
         Ok(Proc {
             name: name.to_string(),
             child,
@@ -140,15 +132,23 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     word.trim_end_matches([',', '.', ';']).parse().ok()
 }
 
+/// Sends each line of `out` to the log `file`, and the address of the first `listening on`
+/// line (of either output) to `ready`. Reading on to the end keeps the child from blocking on
+/// a full pipe.
 async fn forward_lines(
     out: Box<dyn AsyncRead + Send + Unpin>,
-    lines: mpsc::UnboundedSender<String>,
+    ready: watch::Sender<Option<SocketAddr>>,
     file: mpsc::UnboundedSender<String>,
 ) {
     let mut reader = BufReader::new(out).lines();
     while let Ok(Some(line)) = reader.next_line().await {
-        let _ = file.send(line.clone());
-        let _ = lines.send(line);
+        ready.send_if_modified(|found| {
+            found.is_none() && {
+                *found = listening_addr(&line);
+                found.is_some()
+            }
+        });
+        let _ = file.send(line);
     }
 }
 

@@ -22,7 +22,7 @@ use mesh_client::{MeshChannel, MeshHttpClient};
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::PeerIdentity;
 use mesh_core::xds::XdsClient;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
 use crate::summary::MeshCounters;
@@ -52,7 +52,7 @@ pub struct ServiceAArgs {
 
 /// What `GET /counters` answers: the mesh's counters of the gRPC channel and of the HTTP
 /// client (all zero without the mesh).
-#[derive(Serialize, serde::Deserialize, Debug, Default)]
+#[derive(Serialize, Deserialize, Debug, Default)]
 pub struct Counters {
     /// The `MeshChannel`'s.
     pub grpc: MeshCounters,
@@ -61,7 +61,7 @@ pub struct Counters {
 }
 
 /// What `GET /call` and `GET /call-http` answer.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct CallResult {
     /// The serviceB replica that answered.
     pub replica: String,
@@ -93,7 +93,8 @@ enum Upstream {
     Mesh {
         channel: MeshChannel,
         http: MeshHttpClient,
-        http_target: http::Uri,
+        /// serviceB's greeting URL, checked to be a URI at startup.
+        http_target: String,
     },
     Direct {
         replicas: Vec<(BClient<Channel>, http::Uri)>,
@@ -141,7 +142,7 @@ impl Upstream {
         let (status, server_identity, body) = match self {
             Upstream::Mesh {
                 http, http_target, ..
-            } => read(http.get(&http_target.to_string()).await).await?,
+            } => read(http.get(http_target).await).await?,
             Upstream::Direct {
                 replicas,
                 next,
@@ -237,6 +238,12 @@ async fn timed(
     }
 }
 
+/// `uri`, once it is known to parse as a URI.
+fn checked_uri(uri: String) -> anyhow::Result<String> {
+    uri.parse::<http::Uri>()?;
+    Ok(uri)
+}
+
 /// Runs serviceA until SIGINT or SIGTERM.
 pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
     let upstream = if args.no_mesh {
@@ -264,7 +271,7 @@ pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
         Upstream::Mesh {
             channel: builder.channel(&xds, &args.target)?,
             http: builder.http_client(&xds),
-            http_target: args.http_target.parse()?,
+            http_target: checked_uri(args.http_target)?,
         }
     };
     let app = Router::new()

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -49,7 +49,7 @@ pub struct ServiceBArgs {
 pub struct Replica {
     name: String,
     /// The caller identities seen so far, to log each new one once.
-    seen: Arc<Mutex<BTreeSet<String>>>,
+    seen: Arc<RwLock<BTreeSet<String>>>,
     behaviour: Behaviour,
 }
 
@@ -74,6 +74,18 @@ impl Replica {
         &self.behaviour
     }
 
+    /// Whether `peer` is a caller not seen before (then remembered): a read lock for the
+    /// callers already seen, the write lock only for a new one.
+    fn first_call_from(&self, peer: &str) -> bool {
+        if self.seen.read().expect("not poisoned").contains(peer) {
+            return false;
+        }
+        self.seen
+            .write()
+            .expect("not poisoned")
+            .insert(peer.to_string())
+    }
+
     fn failure_message(&self) -> String {
         format!("{} failed this call on purpose (--fail-rate)", self.name)
     }
@@ -92,7 +104,7 @@ impl ServiceB for Replica {
             .map(|p| p.0.to_string())
             .unwrap_or_default();
         let caller = request.into_inner().caller;
-        if self.seen.lock().expect("not poisoned").insert(peer.clone()) {
+        if self.first_call_from(&peer) {
             if peer.is_empty() {
                 tracing::info!(%caller, "first call from {caller} over plaintext");
             } else {
@@ -178,27 +190,7 @@ pub async fn identity(bootstrap: &Bootstrap) -> anyhow::Result<Option<Identity>>
         .token_from_env()
         .start()
         .await?;
-    let svid = identity.current();
-    tracing::info!(
-        "workload identity {} (certificate valid until {})",
-        svid.spiffe_id,
-        humantime_utc(svid.not_after)
-    );
     Ok(Some(identity))
-}
-
-/// A UTC timestamp like `2026-11-24T10:00:00Z` (seconds since the epoch when out of range).
-fn humantime_utc(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(at) => at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| secs.to_string()),
-        Err(_) => secs.to_string(),
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -208,5 +200,19 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_caller_is_new_once() {
+        let replica = Replica::new("b");
+        assert!(replica.first_call_from("spiffe://cluster.local/ns/demo/sa/servicea"));
+        assert!(!replica.first_call_from("spiffe://cluster.local/ns/demo/sa/servicea"));
+        assert!(replica.first_call_from(""));
+        assert!(!replica.first_call_from(""));
     }
 }

@@ -7,22 +7,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use serde::Deserialize;
 
 use super::RunArgs;
-use crate::service_a::Counters;
+use crate::service_a::{CallResult, Counters};
 use crate::summary::Summary;
 
 /// How many calls the demo keeps in flight, as concurrent users of serviceA would.
 const IN_FLIGHT: usize = 8;
-
-#[derive(Deserialize)]
-struct CallResult {
-    replica: String,
-    upstream_us: u64,
-    server_identity: Option<String>,
-    client_identity: Option<String>,
-}
 
 /// The batch of gRPC calls and the batch of HTTP calls through serviceA at `base`, with what
 /// the mesh did during each when `meshed`.
