@@ -7,6 +7,7 @@
 //! - [`registration`]: how a meshed server announces the service it serves.
 //! - [`identity`]: the workload's SPIFFE identity (key, certificate, rotation, rustls configs).
 //! - [`deadline`]: request deadlines, carried from server to client (`grpc-timeout`).
+//! - [`telemetry`]: metrics, request spans with W3C trace-context propagation, access logs.
 
 mod backoff;
 pub mod bootstrap;
@@ -14,4 +15,5 @@ pub mod deadline;
 pub mod identity;
 pub mod model;
 pub mod registration;
+pub mod telemetry;
 pub mod xds;
