@@ -7,8 +7,11 @@
 //! - [`registration`]: how a meshed server announces the service it serves.
 //! - [`identity`]: the workload's SPIFFE identity (key, certificate, rotation, rustls configs).
 //! - [`deadline`]: request deadlines, carried from server to client (`grpc-timeout`).
-//! - [`telemetry`]: metrics, request spans with W3C trace-context propagation, access logs.
+//! - [`telemetry`]: metrics, request spans with W3C trace-context propagation, access logs, and
+//!   the process's log/trace subscriber ([`telemetry::init()`]).
+//! - [`admin`]: the app admin HTTP server (metrics, config dump, health).
 
+pub mod admin;
 mod backoff;
 pub mod bootstrap;
 pub mod deadline;

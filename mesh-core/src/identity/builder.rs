@@ -6,8 +6,10 @@ use tokio::sync::watch;
 
 use super::ca::{CertificateAuthority, GrpcCa};
 use super::error::JOIN_TOKEN_ENV;
+use super::metrics::IdentityMetrics;
 use super::{Identity, IdentityError, worker};
 use crate::bootstrap::Bootstrap;
+use crate::telemetry::Metrics;
 
 /// The default of [`IdentityBuilder::rotate_at`].
 const DEFAULT_ROTATE_AT: f64 = 0.7;
@@ -19,8 +21,10 @@ const DEFAULT_FIRST_CERT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct IdentityBuilder {
     ca_uri: Option<String>,
     token: Option<String>,
+    node_id: Option<String>,
     rotate_at: f64,
     first_cert_timeout: Duration,
+    metrics: Option<Metrics>,
 }
 
 impl Default for IdentityBuilder {
@@ -28,19 +32,23 @@ impl Default for IdentityBuilder {
         IdentityBuilder {
             ca_uri: None,
             token: None,
+            node_id: None,
             rotate_at: DEFAULT_ROTATE_AT,
             first_cert_timeout: DEFAULT_FIRST_CERT_TIMEOUT,
+            metrics: None,
         }
     }
 }
 
 impl IdentityBuilder {
     /// Uses the CA of the bootstrap's first xDS server (mesh-control serves it on the same
-    /// plaintext port as ADS).
+    /// plaintext port as ADS), and tells it the bootstrap's node id, so that mesh-control's
+    /// status pages can name the identity of each connected workload.
     pub fn bootstrap(mut self, bootstrap: &Bootstrap) -> Self {
         if let Some(server) = bootstrap.xds_servers.first() {
             self.ca_uri = Some(format!("http://{}", server.server_uri));
         }
+        self.node_id = Some(bootstrap.node.id.clone()).filter(|id| !id.is_empty());
         self
     }
 
@@ -80,12 +88,18 @@ impl IdentityBuilder {
         self
     }
 
+    /// The registry of the `mesh_identity_*` metrics. Default: [`Metrics::global`].
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Gets the first certificate from the CA, then starts the rotation worker on the current
     /// tokio runtime. Fails at once if the CA refuses the credential, or after
     /// `first_cert_timeout` if it cannot be reached.
     pub async fn start(self) -> Result<Identity, IdentityError> {
         let uri = self.ca_uri.clone().ok_or(IdentityError::NoCa)?;
-        let ca = GrpcCa::new(uri, self.token.clone())?;
+        let ca = GrpcCa::new(uri, self.token.clone(), self.node_id.clone())?;
         self.start_with(ca).await
     }
 
@@ -107,8 +121,10 @@ impl IdentityBuilder {
         let svid = worker::first_svid(&ca, self.first_cert_timeout).await?;
         tracing::info!(spiffe_id = %svid.spiffe_id, not_after = ?svid.not_after,
             "got the workload certificate");
+        let metrics = IdentityMetrics::new(self.metrics.as_ref().unwrap_or(Metrics::global()));
+        metrics.certificate(&svid, None);
         let (sender, svids) = watch::channel(std::sync::Arc::new(svid));
-        let worker = tokio::spawn(worker::rotate(ca, self.rotate_at, sender));
+        let worker = tokio::spawn(worker::rotate(ca, self.rotate_at, sender, metrics));
         Ok(Identity::new(svids, Some(worker.abort_handle())))
     }
 }

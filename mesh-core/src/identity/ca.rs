@@ -38,11 +38,20 @@ pub(crate) struct GrpcCa {
     uri: String,
     client: IstioCertificateServiceClient<Channel>,
     authorization: Option<AsciiMetadataValue>,
+    node_id: Option<AsciiMetadataValue>,
 }
 
+/// The request header naming the requester's xDS node id (mesh-control's `NODE_ID_HEADER`).
+const NODE_ID_HEADER: &str = "mesh-node-id";
+
 impl GrpcCa {
-    /// A client for the CA at `uri` (`http://host:port`); connects on first use.
-    pub(crate) fn new(uri: String, token: Option<String>) -> Result<GrpcCa, IdentityError> {
+    /// A client for the CA at `uri` (`http://host:port`); connects on first use. `node_id`,
+    /// the xDS node id, is sent along when it can travel in a header.
+    pub(crate) fn new(
+        uri: String,
+        token: Option<String>,
+        node_id: Option<String>,
+    ) -> Result<GrpcCa, IdentityError> {
         let invalid_uri = |reason: String| IdentityError::InvalidCaUri {
             uri: uri.clone(),
             reason,
@@ -67,6 +76,7 @@ impl GrpcCa {
             client: IstioCertificateServiceClient::new(endpoint.connect_lazy()),
             uri,
             authorization,
+            node_id: node_id.and_then(|id| MetadataValue::try_from(id).ok()),
         })
     }
 }
@@ -85,6 +95,9 @@ impl CertificateAuthority for GrpcCa {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
+        }
+        if let Some(value) = &self.node_id {
+            request.metadata_mut().insert(NODE_ID_HEADER, value.clone());
         }
         let response = self
             .client
@@ -234,7 +247,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let uri = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
-        let ca = GrpcCa::new(uri.clone(), None).unwrap();
+        let ca = GrpcCa::new(uri.clone(), None, None).unwrap();
         let err = issue(&ca).await.unwrap_err();
         assert!(
             matches!(err, IdentityError::CaUnreachable { .. }),
@@ -245,7 +258,9 @@ mod tests {
 
     #[test]
     fn a_bad_address_says_what_is_expected() {
-        let err = GrpcCa::new("http://localhost".into(), None).err().unwrap();
+        let err = GrpcCa::new("http://localhost".into(), None, None)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("no port"), "{err}");
     }
 

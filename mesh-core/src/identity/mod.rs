@@ -8,7 +8,10 @@
 //! rotation fails no request and needs no new config.
 //!
 //! Peers verify each other by SPIFFE ID (the certificate's URI SAN), as xDS tells them, never
-//! by DNS name. The authenticated peer of a connection becomes a [`PeerIdentity`] in the
+//! by DNS name.
+//!
+//! An identity from the CA keeps the `mesh_identity_*` metrics (certificate expiry, rotations,
+//! renewal failures) in the registry given to [`IdentityBuilder::metrics`]. The authenticated peer of a connection becomes a [`PeerIdentity`] in the
 //! request's or response's extensions.
 //!
 //! ```no_run
@@ -28,6 +31,7 @@ mod ca;
 mod csr;
 mod error;
 mod handle;
+mod metrics;
 mod peer;
 pub mod proto;
 mod svid;

@@ -6,6 +6,9 @@
 //! the certificate's (remaining) lifetime it asks for a new one (new key, new CSR). While the CA is
 //! unreachable it keeps the current certificate and retries, never waiting past the expiry.
 //!
+//! Each rotation and each failed renewal is counted, and the expiry gauge follows the current
+//! certificate ([`IdentityMetrics`]).
+//!
 //! All waiting is on tokio's clock: a certificate's validity is turned into deadlines when it
 //! arrives, so tests can run rotation on paused time.
 
@@ -17,6 +20,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::ca::{self, CertificateAuthority};
+use super::metrics::IdentityMetrics;
 use super::{IdentityError, Svid};
 
 /// The first retry delay.
@@ -92,22 +96,29 @@ pub(crate) async fn rotate(
     ca: impl CertificateAuthority,
     rotate_at: f64,
     svids: watch::Sender<Arc<Svid>>,
+    metrics: IdentityMetrics,
 ) {
     loop {
         let deadlines = Deadlines::of(&svids.borrow(), rotate_at);
         tokio::time::sleep_until(deadlines.renew).await;
-        let svid = renew(&ca, &deadlines).await;
+        let svid = renew(&ca, &deadlines, &metrics).await;
         tracing::info!(
             spiffe_id = %svid.spiffe_id,
             not_after = ?svid.not_after,
             "rotated the workload certificate"
         );
+        metrics.certificate(&svid, Some(&svids.borrow()));
+        metrics.rotated();
         svids.send_replace(Arc::new(svid));
     }
 }
 
 /// Asks until the CA answers, logging the first failure as a warning and later ones as debug.
-async fn renew(ca: &impl CertificateAuthority, deadlines: &Deadlines) -> Svid {
+async fn renew(
+    ca: &impl CertificateAuthority,
+    deadlines: &Deadlines,
+    metrics: &IdentityMetrics,
+) -> Svid {
     let mut backoff = backoff();
     let mut failures = 0u32;
     let mut expiry_logged = false;
@@ -117,6 +128,7 @@ async fn renew(ca: &impl CertificateAuthority, deadlines: &Deadlines) -> Svid {
             Err(error) => error,
         };
         failures += 1;
+        metrics.renewal_failed();
         let now = Instant::now();
         if now >= deadlines.expiry && !expiry_logged {
             expiry_logged = true;

@@ -1,13 +1,15 @@
 //! Fetching and rotation against a fake CA, on paused time.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use super::ca::CertificateAuthority;
 use super::test_ca::TestCa;
 use super::{Identity, IdentityError};
+use crate::telemetry::Metrics;
+use crate::xds::client::observe_tests::{promtool_check, value_of};
 use rustls::pki_types::CertificateDer;
 
 const ID: &str = "spiffe://cluster.local/ns/demo/sa/servicea";
@@ -85,10 +87,70 @@ impl CertificateAuthority for FakeCa {
 }
 
 async fn start(ca: &FakeCa) -> Result<Identity, IdentityError> {
+    start_counted(ca, &Metrics::new()).await
+}
+
+async fn start_counted(ca: &FakeCa, metrics: &Metrics) -> Result<Identity, IdentityError> {
     Identity::builder()
         .first_cert_timeout(Duration::from_secs(10))
+        .metrics(metrics.clone())
         .start_with(ca.clone())
         .await
+}
+
+fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH).unwrap().as_secs() as f64
+}
+
+#[tokio::test(start_paused = true)]
+async fn rotations_failures_and_expiry_are_measured() {
+    let metrics = Metrics::new();
+    let ca = FakeCa::new(Mode::Issue);
+    let identity = start_counted(&ca, &metrics).await.unwrap();
+    let expiry = format!("mesh_identity_cert_expiry_timestamp_seconds{{spiffe_id=\"{ID}\"}}");
+    let text = metrics.render_text();
+    assert_eq!(
+        value_of(&text, &expiry),
+        Some(unix_seconds(identity.current().not_after)),
+        "{text}"
+    );
+    assert_eq!(
+        value_of(&text, "mesh_identity_rotations_total"),
+        Some(0.0),
+        "{text}"
+    );
+
+    ca.set(Mode::Fail);
+    tokio::time::sleep(Duration::from_secs(75)).await;
+    let failures = value_of(
+        &metrics.render_text(),
+        "mesh_identity_renewal_failures_total",
+    );
+    assert_eq!(
+        failures,
+        Some((ca.calls().len() - 1) as f64),
+        "each failed request counts"
+    );
+    assert!(failures >= Some(2.0), "{failures:?}");
+
+    ca.set(Mode::Issue);
+    let mut svids = identity.watch();
+    tokio::time::timeout(Duration::from_secs(60), svids.changed())
+        .await
+        .expect("renewed once the CA answers")
+        .unwrap();
+    let text = metrics.render_text();
+    assert_eq!(
+        value_of(&text, "mesh_identity_rotations_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value_of(&text, &expiry),
+        Some(unix_seconds(identity.current().not_after)),
+        "the gauge follows the new certificate: {text}"
+    );
+    promtool_check(&text);
 }
 
 #[tokio::test(start_paused = true)]

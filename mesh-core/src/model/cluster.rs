@@ -3,7 +3,7 @@
 use super::{ClusterPolicy, StringMatch};
 
 /// A Cluster resource. Its endpoints come over EDS.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Cluster {
     /// The resource name.
     pub name: String,
@@ -19,7 +19,7 @@ pub struct Cluster {
 
 /// mTLS to a cluster's endpoints (an xDS `UpstreamTlsContext`, gRFC A29): the client presents
 /// its own SVID and accepts a server whose SPIFFE ID (URI SAN) matches one of `peer_ids`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UpstreamTls {
     /// The server identities accepted, as matchers on the SPIFFE ID; empty accepts any
     /// identity that chains to the trust bundle.
@@ -30,7 +30,8 @@ pub struct UpstreamTls {
 ///
 /// gRPC is always HTTP/2. Plain HTTP clients speak HTTP/1.1 unless the cluster says HTTP/2
 /// (a Service port with `appProtocol: kubernetes.io/h2c`, `grpc` or `http2`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UpstreamProtocol {
     /// HTTP/1.1 for plain HTTP clients, HTTP/2 for gRPC.
     #[default]

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 /// A ClusterLoadAssignment resource: the endpoints of one cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ClusterLoadAssignment {
     /// The resource name (the cluster's `eds_service_name`).
     pub cluster_name: String,
@@ -12,7 +12,7 @@ pub struct ClusterLoadAssignment {
 }
 
 /// One endpoint of a cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Endpoint {
     /// Where it listens.
     pub address: SocketAddr,
@@ -23,7 +23,8 @@ pub struct Endpoint {
 }
 
 /// What the control service says of an endpoint's health.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Not known; treated as healthy (the xDS default).
     #[default]

@@ -14,7 +14,7 @@ use super::{HeaderMatch, StringMatch};
 ///
 /// A call matching a DENY rule is refused; otherwise a call matching an ALLOW rule is accepted;
 /// otherwise `default_action` decides.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Authorization {
     /// The rules, DENY and ALLOW alike, in the order they were written.
     pub rules: Vec<AuthzRule>,
@@ -23,7 +23,8 @@ pub struct Authorization {
 }
 
 /// What a rule does with the calls it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthzAction {
     /// Accept the call.
     Allow,
@@ -32,7 +33,7 @@ pub enum AuthzAction {
 }
 
 /// One rule: a call matches when it comes from one of `from` and asks for one of `to`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuthzRule {
     /// A name for logs (`namespace/policy/rule-index` from mesh-control).
     pub name: String,
@@ -45,7 +46,8 @@ pub struct AuthzRule {
 }
 
 /// A caller.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Principal {
     /// A caller that proved a SPIFFE ID (over mTLS) matching this (RBAC
     /// `authenticated.principal_name`).
@@ -55,7 +57,7 @@ pub enum Principal {
 }
 
 /// A request: all of its conditions must hold.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Permission {
     /// The request path (`/package.Service/Method` for gRPC); `None`: any.
     pub path: Option<StringMatch>,
@@ -68,12 +70,13 @@ pub struct Permission {
 /// A token bucket bounding the requests a server accepts: it holds up to `max_tokens`, gains
 /// `tokens_per_fill` every `fill_interval`, and each request takes one. A request finding it
 /// empty is refused with RESOURCE_EXHAUSTED (gRPC) or 429 (HTTP).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LocalRateLimit {
     /// The bucket's size: the largest burst.
     pub max_tokens: u32,
     /// Tokens added each interval.
     pub tokens_per_fill: u32,
     /// How often tokens are added.
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub fill_interval: Duration,
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::{Authorization, LocalRateLimit, RouteConfig};
 
 /// A Listener resource, as a client (`ApiListener`) or a server (A36 inbound listener) sees it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Listener {
     /// The listener a client looks up for a target such as `xds:///serviceb.demo:50051`.
     Client(ClientListener),
@@ -25,7 +26,7 @@ impl Listener {
 }
 
 /// A client-side listener: an `ApiListener` holding an HTTP connection manager.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ClientListener {
     /// The resource name, which is the target's authority (`serviceb.demo:50051`).
     pub name: String,
@@ -34,7 +35,7 @@ pub struct ClientListener {
 }
 
 /// A server-side (inbound) listener, named `grpc/server?xds.resource.listening_address=IP:PORT`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ServerListener {
     /// The resource name.
     pub name: String,
@@ -51,7 +52,8 @@ pub struct ServerListener {
 }
 
 /// Which connections a server accepts (its mTLS mode).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InboundTls {
     /// Plaintext only (an xDS filter chain without a transport socket).
     Plaintext,
@@ -63,10 +65,11 @@ pub enum InboundTls {
 }
 
 /// Where a listener's route table comes from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RouteSource {
     /// Fetched separately over RDS, by this RouteConfiguration name.
     Rds(String),
     /// Carried inside the listener.
-    Inline(Arc<RouteConfig>),
+    Inline(#[serde(serialize_with = "super::serde_text::shared")] Arc<RouteConfig>),
 }

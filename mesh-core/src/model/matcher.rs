@@ -53,6 +53,13 @@ impl PartialEq for Pattern {
 
 impl Eq for Pattern {}
 
+/// A pattern serializes as its source text.
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
 impl fmt::Debug for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Pattern({:?})", self.source)
@@ -60,7 +67,8 @@ impl fmt::Debug for Pattern {
 }
 
 /// How a string value (a header value, say) is matched.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StringMatch {
     /// Equal to this string.
     Exact(String),

@@ -12,6 +12,9 @@
 //! | [`RouteConfig`] | `RouteConfiguration` (RDS) | how a request is matched and which clusters, at which weights, take it |
 //! | [`Cluster`] | `Cluster` (CDS) | a named group of endpoints and how to balance over them |
 //! | [`ClusterLoadAssignment`] | `ClusterLoadAssignment` (EDS) | the endpoints of a cluster right now |
+//!
+//! Every type serializes (`serde::Serialize`) for config dumps: durations as text such as
+//! `"0.25s"`, gRPC status codes as their numbers, patterns as their source.
 
 mod cluster;
 mod endpoint;
@@ -20,6 +23,7 @@ mod listener;
 mod matcher;
 mod policy;
 mod route;
+mod serde_text;
 
 pub use cluster::{Cluster, UpstreamProtocol, UpstreamTls};
 pub use endpoint::{ClusterLoadAssignment, Endpoint, HealthStatus};

@@ -15,9 +15,10 @@ use std::time::Duration;
 use super::HeaderMatch;
 
 /// What happens to the requests a route takes, besides where they go.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RoutePolicy {
     /// The bound on a whole call, retries included (xDS `max_stream_duration`, A31).
+    #[serde(serialize_with = "super::serde_text::optional_duration")]
     pub timeout: Option<Duration>,
     /// When and how to retry (A44); `None`: never.
     pub retry: Option<RetryPolicy>,
@@ -32,7 +33,7 @@ pub struct RoutePolicy {
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// When and how a failed request is tried again.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included: 2 to [`MAX_ATTEMPTS`].
     pub max_attempts: u32,
@@ -41,6 +42,7 @@ pub struct RetryPolicy {
     /// The pause before each retry.
     pub backoff: RetryBackoff,
     /// The bound on one attempt (Envoy's `per_try_timeout`); `None`: only the route's timeout.
+    #[serde(serialize_with = "super::serde_text::optional_duration")]
     pub per_try_timeout: Option<Duration>,
 }
 
@@ -69,10 +71,11 @@ pub fn grpc_code_of_http_status(status: u16) -> tonic::Code {
 
 /// Which failures are retried. A failure is retriable only before the response is committed:
 /// a connection failure, an HTTP status, or a gRPC status in a trailers-only response.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RetryOn {
     /// gRPC statuses; xDS can say only CANCELLED, DEADLINE_EXCEEDED, INTERNAL,
     /// RESOURCE_EXHAUSTED and UNAVAILABLE.
+    #[serde(serialize_with = "super::serde_text::grpc_codes")]
     pub grpc_codes: Vec<tonic::Code>,
     /// HTTP response statuses (500 to 599).
     pub http_statuses: Vec<u16>,
@@ -82,11 +85,13 @@ pub struct RetryOn {
 
 /// Exponential backoff with jitter between attempts (A44: a random pause up to
 /// `min(base * 2^(n-1), max)` before retry `n`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RetryBackoff {
     /// The bound on the first pause (xDS default 25 ms).
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub base: Duration,
     /// The bound on any pause (xDS default 10 x `base`).
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub max: Duration,
 }
 
@@ -108,7 +113,7 @@ impl Default for RetryBackoff {
 }
 
 /// Faults injected into a route's requests, for testing how callers cope (A33).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct FaultInjection {
     /// A pause before the request goes out.
     pub delay: Option<FaultDelay>,
@@ -121,16 +126,17 @@ pub struct FaultInjection {
 }
 
 /// An injected delay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FaultDelay {
     /// How long.
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub delay: Duration,
     /// For which share of requests.
     pub share: Share,
 }
 
 /// An injected failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FaultAbort {
     /// The status the request fails with.
     pub status: AbortStatus,
@@ -139,16 +145,17 @@ pub struct FaultAbort {
 }
 
 /// The status of an injected failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AbortStatus {
     /// A gRPC status (not OK).
-    Grpc(tonic::Code),
+    Grpc(#[serde(serialize_with = "super::serde_text::grpc_code")] tonic::Code),
     /// An HTTP status (200 to 599); gRPC callers see the status gRPC maps it to.
     Http(u16),
 }
 
 /// A share of requests, in millionths (an xDS `FractionalPercent`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Share(u32);
 
 impl Share {
@@ -167,7 +174,7 @@ impl Share {
 }
 
 /// What a cluster does with the requests routed to it, besides sending them.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ClusterPolicy {
     /// How requests are spread over the endpoints.
     pub lb: LbPolicy,
@@ -180,7 +187,8 @@ pub struct ClusterPolicy {
 }
 
 /// How requests are spread over a cluster's endpoints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LbPolicy {
     /// Power of two choices over the endpoints, comparing peak-EWMA latency times load.
     ///
@@ -204,7 +212,7 @@ pub enum LbPolicy {
 }
 
 /// Limits on a cluster's requests (A32). Requests over both limits fail at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CircuitBreaker {
     /// The most requests in flight at once (xDS default 1024).
     pub max_requests: u32,
@@ -223,13 +231,14 @@ impl Default for CircuitBreaker {
 
 /// A retry budget: retries may add at most `ratio` of the cluster's recent requests, plus
 /// `min_per_second`, counted over `ttl` (as in Finagle and Linkerd).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct RetryBudget {
     /// Retries allowed per request, in (0, 1].
     pub ratio: f64,
     /// Retries allowed per second whatever the traffic, so a quiet client can still retry.
     pub min_per_second: u32,
     /// How long a request counts towards the budget.
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub ttl: Duration,
 }
 
@@ -250,13 +259,16 @@ impl Default for RetryBudget {
 /// timed out. An ejected endpoint takes no requests for `base_ejection_time` times the number of
 /// times it was ejected, up to `max_ejection_time`; never more than `max_ejection_percent` of
 /// the endpoints are ejected at once (but at least one may be).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OutlierDetection {
     /// How often success rates and failure percentages are evaluated (xDS default 10 s).
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub interval: Duration,
     /// The first ejection's length (xDS default 30 s).
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub base_ejection_time: Duration,
     /// The longest ejection (xDS default 300 s).
+    #[serde(serialize_with = "super::serde_text::duration")]
     pub max_ejection_time: Duration,
     /// The most endpoints ejected at once, in percent (xDS default 10).
     pub max_ejection_percent: u32,
@@ -270,7 +282,7 @@ pub struct OutlierDetection {
 
 /// Success-rate ejection: each interval, endpoints whose success rate is below
 /// `mean - stdev_factor * stdev` are ejected.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct SuccessRateEjection {
     /// How many standard deviations below the mean (xDS 1900 = 1.9).
     pub stdev_factor: f64,
@@ -284,7 +296,7 @@ pub struct SuccessRateEjection {
 
 /// Failure-percentage ejection: each interval, endpoints failing more than `threshold` percent
 /// of their requests are ejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FailurePercentageEjection {
     /// The failure percentage over which an endpoint is ejected (default 85).
     pub threshold: u32,

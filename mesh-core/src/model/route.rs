@@ -11,7 +11,7 @@ use http::{HeaderMap, Method};
 use super::{Pattern, RoutePolicy, StringMatch};
 
 /// A RouteConfiguration resource.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RouteConfig {
     /// The resource name.
     pub name: String,
@@ -20,7 +20,7 @@ pub struct RouteConfig {
 }
 
 /// A set of routes for the requests whose authority matches one of `domains`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct VirtualHost {
     /// A name for logs and config dumps.
     pub name: String,
@@ -31,7 +31,7 @@ pub struct VirtualHost {
 }
 
 /// One route: a match and what to do with a request that matches.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Route {
     /// A name for logs and config dumps (may be empty).
     pub name: String,
@@ -44,7 +44,7 @@ pub struct Route {
 }
 
 /// Which requests a route takes: all conditions must hold.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RouteMatch {
     /// The condition on the request path (`:path` without the query).
     pub path: PathMatch,
@@ -55,7 +55,8 @@ pub struct RouteMatch {
 }
 
 /// The condition on the request path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PathMatch {
     /// The path starts with this string (`""` and `"/"` take everything).
     Prefix(String),
@@ -66,7 +67,7 @@ pub enum PathMatch {
 }
 
 /// A condition on one request header.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct HeaderMatch {
     /// The header name, lower case (`:method` for the method).
     pub name: String,
@@ -113,7 +114,8 @@ fn header_value<'a>(
 }
 
 /// What a route does with a request.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RouteAction {
     /// Send it to one of these clusters, picked by weight (weights add up to more than zero).
     Forward(Vec<WeightedCluster>),
@@ -122,7 +124,7 @@ pub enum RouteAction {
 }
 
 /// A cluster and its share of a route's traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WeightedCluster {
     /// The Cluster resource name.
     pub cluster: String,

@@ -153,7 +153,11 @@ mod tests {
         metrics.part(register).calls.inc();
         let text = metrics.render_openmetrics();
         assert!(text.contains("mesh_calls_total 2"), "{text}");
-        assert_eq!(text.matches("# TYPE mesh_calls counter").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("# TYPE mesh_calls counter").count(),
+            1,
+            "{text}"
+        );
     }
 
     #[test]
@@ -168,7 +172,10 @@ mod tests {
             (calls, open)
         });
         let text = metrics.render_text();
-        assert!(text.contains("# HELP mesh_calls_total Calls made.\n"), "{text}");
+        assert!(
+            text.contains("# HELP mesh_calls_total Calls made.\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE mesh_calls_total counter\n"), "{text}");
         assert!(text.contains("# TYPE mesh_open gauge\n"), "{text}");
         assert!(!text.contains("# EOF"), "{text}");

@@ -8,10 +8,38 @@
 //!   `traceparent` propagation across hops. The spans go nowhere unless an OTLP exporter is
 //!   configured.
 //! - Access logs: one `tracing` event per request under [`ACCESS_LOG_TARGET`].
+//! - [`init()`]: installs the `tracing` subscriber that writes logs and exports spans.
+//!
+//! # Turning it on
+//!
+//! An app (or mesh-control) calls [`init()`] first thing in `main` and holds the guard; it reads
+//! the environment:
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `RUST_LOG` | log filter; default `info,mesh::access=off` |
+//! | `RUST_LOG=info,mesh::access=info` | adds one access-log line per request |
+//! | `MESH_LOG_FORMAT=json` | JSON lines instead of text (`text` is the default) |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317` | exports request spans over OTLP/gRPC |
+//! | `OTEL_SERVICE_NAME` | the `service.name` of the spans, over the name given to `init` |
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let _telemetry = mesh_core::telemetry::init("service-a")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Metrics are always counted; to scrape them (and see the xDS config) serve the app admin
+//! endpoints with [`crate::admin::Admin`], by default on [`crate::admin::DEFAULT_ADMIN_ADDR`].
 
+mod init;
 mod metrics;
 pub mod trace;
 
+#[cfg(test)]
+mod init_tests;
+
+pub use init::{DEFAULT_LOG_FILTER, TelemetryError, TelemetryGuard, init};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 /// The `tracing` target of access-log events: one per request, at INFO.

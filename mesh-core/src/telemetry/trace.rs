@@ -34,4 +34,3 @@ pub fn set_parent(span: &Span, headers: &http::HeaderMap) {
     // Fails only when the span was already started, which a fresh span is not.
     let _ = span.set_parent(parent);
 }
-

@@ -6,6 +6,10 @@
 //! and an `error_detail` listing every invalid resource). When the stream breaks or cannot be
 //! opened, the cache stays as it is (fail static) and the task reconnects after an exponential
 //! backoff with jitter, re-sending every subscription with the last ACKed versions.
+//!
+//! The task keeps the client's metrics ([`XdsMetrics`]): connected from the moment the server
+//! accepts the stream until it ends, each response counted as ACK or NACK, and after each
+//! change the number of resources held. It also answers config dump requests from its cache.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +27,8 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Endpoint;
 
 use super::cache::Cache;
+use super::dump::Nack;
+use super::metrics::XdsMetrics;
 use super::subscription::Command;
 use crate::xds::decode::{self, ResourceKind};
 
@@ -33,6 +39,9 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// has registered again before clusters without endpoints are sent.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The largest response accepted: tonic's default of 4 MiB would refuse a ClusterLoadAssignment of
+/// more than about 135k endpoints (31 bytes each).
+const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// The background task of one client.
 pub(crate) struct AdsTask {
@@ -42,6 +51,9 @@ pub(crate) struct AdsTask {
     pub(crate) resource_timeout: Duration,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) cache: Cache,
+    pub(crate) metrics: XdsMetrics,
+    /// Whether a stream is open (the server accepted it).
+    pub(crate) connected: bool,
 }
 
 /// Why a stream ended.
@@ -68,7 +80,9 @@ impl AdsTask {
         let mut backoff = new_backoff();
         let mut failures = 0u32;
         loop {
-            match self.session().await {
+            let ended = self.session().await;
+            self.set_connected(false);
+            match ended {
                 Ended::Shutdown => {
                     tracing::debug!(%server, "xDS client shut down");
                     return;
@@ -129,6 +143,7 @@ impl AdsTask {
                 .await
                 .map_err(|e| format!("cannot connect: {e}"))?;
             AggregatedDiscoveryServiceClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_SIZE)
                 .stream_aggregated_resources(UnboundedReceiverStream::new(outbound))
                 .await
                 .map_err(|status| format!("stream refused: {status}"))
@@ -160,6 +175,7 @@ impl AdsTask {
             }
         };
         tracing::info!(server = %self.endpoint.uri(), "xDS stream open");
+        self.set_connected(true);
         stream.live = true;
         let deadline = Instant::now() + self.resource_timeout;
         for kind in ResourceKind::ALL {
@@ -208,10 +224,23 @@ impl AdsTask {
                 let removed = self.cache.unsubscribe(kind, &name, id);
                 if removed {
                     tracing::debug!(?kind, %name, "xDS unsubscribe");
+                    self.metrics.set_resources(kind, self.cache.present(kind));
                 }
                 removed.then_some(kind)
             }
+            Command::Dump { mut into, reply } => {
+                into.connected = self.connected;
+                self.cache.fill(&mut into);
+                // The caller may have given up waiting.
+                let _ = reply.send(into);
+                None
+            }
         }
+    }
+
+    fn set_connected(&mut self, connected: bool) {
+        self.connected = connected;
+        self.metrics.set_connected(connected);
     }
 
     fn on_command_in(&mut self, stream: &mut Stream, command: Command) {
@@ -232,10 +261,13 @@ impl AdsTask {
             .map(|any| decode::resource(kind, any))
             .collect();
         let errors = self.cache.apply(kind, &response.version_info, results);
+        self.metrics.set_resources(kind, self.cache.present(kind));
         stream.nonces.insert(kind, response.nonce.clone());
         let version = &response.version_info;
         if errors.is_empty() {
             tracing::debug!(?kind, %version, nonce = %response.nonce, resources = response.resources.len(), "xDS ACK");
+            self.metrics.ack(kind, version);
+            self.cache.set_last_nack(kind, None);
             self.send(stream, kind, None);
             return;
         }
@@ -245,6 +277,9 @@ impl AdsTask {
             .collect::<Vec<_>>()
             .join("; ");
         tracing::warn!(?kind, %version, %message, "xDS NACK: invalid resources keep their previous value");
+        self.metrics.nack(kind);
+        let nack = Nack::new(version.clone(), response.nonce.clone(), message.clone());
+        self.cache.set_last_nack(kind, Some(nack));
         let status = rpc::Status {
             code: tonic::Code::InvalidArgument as i32,
             message,

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tokio::time::Instant;
 
-use super::slot::Slot;
+use super::dump::{ConfigDump, Nack, ResourceDump, TypeDump};
+use super::slot::{Slot, XdsResource};
 use crate::xds::decode::{DecodeError, Resource, ResourceKind};
 
 /// Every subscription of the client, by type and name.
@@ -24,6 +25,8 @@ pub(crate) struct Cache {
 struct KindState {
     /// The version of the last response ACKed ("" before the first).
     version: String,
+    /// The latest response, if it was NACKed.
+    last_nack: Option<Nack>,
     entries: BTreeMap<String, Entry>,
 }
 
@@ -95,6 +98,42 @@ impl Cache {
     /// The last ACKed version of `kind`.
     pub(crate) fn version(&self, kind: ResourceKind) -> &str {
         self.kinds.get(&kind).map_or("", |s| &s.version)
+    }
+
+    /// How many subscriptions of `kind` hold a valid value.
+    pub(crate) fn present(&self, kind: ResourceKind) -> usize {
+        self.kinds.get(&kind).map_or(0, |s| {
+            s.entries.values().filter(|e| e.slot.is_present()).count()
+        })
+    }
+
+    /// Records the outcome of the latest response of `kind`: its NACK, or `None` once accepted.
+    pub(crate) fn set_last_nack(&mut self, kind: ResourceKind, nack: Option<Nack>) {
+        self.kinds.entry(kind).or_default().last_nack = nack;
+    }
+
+    /// Puts every subscription into `dump`.
+    pub(crate) fn fill(&self, dump: &mut ConfigDump) {
+        dump.listeners = self.dump();
+        dump.route_configs = self.dump();
+        dump.clusters = self.dump();
+        dump.endpoints = self.dump();
+    }
+
+    /// The subscriptions of `T`'s kind.
+    fn dump<T: XdsResource>(&self) -> TypeDump<T> {
+        let Some(state) = self.kinds.get(&T::KIND) else {
+            return TypeDump::empty();
+        };
+        let mut dump = TypeDump::empty();
+        dump.version = state.version.clone();
+        dump.last_nack = state.last_nack.clone();
+        dump.resources = state
+            .entries
+            .iter()
+            .filter_map(|(name, e)| Some(ResourceDump::new(name.clone(), T::state(&e.slot)?)))
+            .collect();
+        dump
     }
 
     /// Applies a response of `kind`; returns the errors of its invalid resources (empty: ACK).

@@ -22,12 +22,19 @@
 //! answered within 15 s of asking, does not exist; when the server is unreachable every state is
 //! kept (fail static) while the client reconnects with exponential backoff and jitter.
 //!
+//! For operators: [`XdsClient::config_dump`] shows everything the client holds (serializable
+//! to JSON), and the client keeps the `mesh_xds_*` metrics in the [`Metrics`] registry it is
+//! given: whether the stream is up, ACKs and NACKs per type, resources held, and the version in
+//! use.
+//!
 //! Inside, handles and watches talk to one background task (`ads`) that owns the stream and the
 //! `cache`. The task ends when the last `XdsClient` clone is dropped; watches still held then
 //! keep their last state and report [`WatchClosed`] from `changed`.
 
 mod ads;
 mod cache;
+mod dump;
+mod metrics;
 mod slot;
 mod subscription;
 mod watch;
@@ -35,23 +42,28 @@ mod watch;
 #[cfg(test)]
 mod fake_server;
 #[cfg(test)]
+pub(crate) mod observe_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3 as core;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tonic::transport::Endpoint;
 
+pub use dump::{ConfigDump, Nack, ResourceDump, ResourceStatus, TypeDump};
 pub use watch::{ResourceState, ResourceWatch, WatchClosed};
 
 use crate::bootstrap::{self, Bootstrap, BootstrapError};
 use crate::model;
 use crate::registration::{METADATA_KEY, Registration, RegistrationError};
+use crate::telemetry::Metrics;
 use crate::xds::json::json_to_struct;
 use ads::AdsTask;
-use subscription::Registry;
+use metrics::XdsMetrics;
+use subscription::{Command, Registry};
 
 /// How long a subscription may go unanswered before it does not exist (gRFC A27).
 const RESOURCE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -62,6 +74,9 @@ const USER_AGENT: &str = "mesh-core";
 #[derive(Clone)]
 pub struct XdsClient {
     registry: Arc<Registry>,
+    commands: mpsc::UnboundedSender<Command>,
+    /// The bootstrap's node id and server URI, for config dumps.
+    origin: Arc<(String, String)>,
 }
 
 impl std::fmt::Debug for XdsClient {
@@ -99,6 +114,7 @@ impl XdsClient {
             bootstrap: None,
             registrations: Vec::new(),
             resource_timeout: RESOURCE_TIMEOUT,
+            metrics: None,
         }
     }
 
@@ -129,6 +145,24 @@ impl XdsClient {
     pub fn endpoints(&self, name: &str) -> ResourceWatch<model::ClusterLoadAssignment> {
         self.registry.watch(name)
     }
+
+    /// Everything the client holds now: per type the version in use, the last NACK and each
+    /// subscribed resource with its value; whether the stream is up. Serialize it (to JSON, say)
+    /// for an admin endpoint. Waits for the client's task, which answers between two messages.
+    pub async fn config_dump(&self) -> ConfigDump {
+        let (node_id, server_uri) = &*self.origin;
+        let empty = ConfigDump::empty(node_id.clone(), server_uri.clone());
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Dump {
+            into: Box::new(empty.clone()),
+            reply,
+        };
+        // The task lives as long as this handle; were it gone, nothing is known.
+        if self.commands.send(command).is_err() {
+            return empty;
+        }
+        answer.await.map_or(empty, |dump| *dump)
+    }
 }
 
 /// Builds an [`XdsClient`].
@@ -137,6 +171,7 @@ pub struct XdsClientBuilder {
     bootstrap: Option<Bootstrap>,
     registrations: Vec<Registration>,
     resource_timeout: Duration,
+    metrics: Option<Metrics>,
 }
 
 impl XdsClientBuilder {
@@ -159,6 +194,14 @@ impl XdsClientBuilder {
     /// Default: 15 s, as in gRPC.
     pub fn resource_timeout(mut self, timeout: Duration) -> Self {
         self.resource_timeout = timeout;
+        self
+    }
+
+    /// The registry of the client's `mesh_xds_*` metrics. Default: [`Metrics::global`]. Clients
+    /// sharing a registry share the series, so give each client its own registry when a process
+    /// runs several.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -197,10 +240,14 @@ impl XdsClientBuilder {
             resource_timeout: self.resource_timeout,
             commands: receiver,
             cache: Default::default(),
+            metrics: XdsMetrics::new(self.metrics.as_ref().unwrap_or(Metrics::global())),
+            connected: false,
         };
         runtime.spawn(task.run());
         Ok(XdsClient {
-            registry: Arc::new(Registry::new(commands)),
+            registry: Arc::new(Registry::new(commands.clone())),
+            commands,
+            origin: Arc::new((bootstrap.node.id.clone(), server.server_uri.clone())),
         })
     }
 }

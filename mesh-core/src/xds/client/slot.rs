@@ -20,6 +20,10 @@ pub(crate) trait XdsResource: Send + Sync + 'static {
     fn slot(sender: watch::Sender<ResourceState<Self>>) -> Slot
     where
         Self: Sized;
+    /// The state in `slot`, if it is a slot of this type.
+    fn state(slot: &Slot) -> Option<ResourceState<Self>>
+    where
+        Self: Sized;
 }
 
 /// The sending side of one resource's watch channel.
@@ -36,6 +40,12 @@ macro_rules! resource {
             const KIND: ResourceKind = ResourceKind::$kind;
             fn slot(sender: watch::Sender<ResourceState<Self>>) -> Slot {
                 Slot::$kind(sender)
+            }
+            fn state(slot: &Slot) -> Option<ResourceState<Self>> {
+                match slot {
+                    Slot::$kind(tx) => Some(tx.borrow().clone()),
+                    _ => None,
+                }
             }
         }
     };
@@ -83,6 +93,16 @@ impl Slot {
         }
     }
 
+    /// Whether it holds a valid value.
+    pub(crate) fn is_present(&self) -> bool {
+        match self {
+            Slot::Listener(tx) => present_now(tx),
+            Slot::RouteConfig(tx) => present_now(tx),
+            Slot::Cluster(tx) => present_now(tx),
+            Slot::Endpoints(tx) => present_now(tx),
+        }
+    }
+
     /// Takes over the state of `old`, a slot for the same resource that this one replaces.
     pub(crate) fn adopt(&self, old: &Slot) {
         match (self, old) {
@@ -115,6 +135,10 @@ fn does_not_exist<T>(tx: &watch::Sender<ResourceState<T>>) {
         *state = ResourceState::DoesNotExist;
         changed
     });
+}
+
+fn present_now<T>(tx: &watch::Sender<ResourceState<T>>) -> bool {
+    matches!(*tx.borrow(), ResourceState::Present(_))
 }
 
 fn pending<T>(tx: &watch::Sender<ResourceState<T>>) -> bool {

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use super::dump::ConfigDump;
 use super::slot::{Slot, XdsResource};
 use super::watch::{ResourceState, ResourceWatch};
 use crate::xds::decode::ResourceKind;
@@ -30,6 +31,11 @@ pub(crate) enum Command {
         kind: ResourceKind,
         name: String,
         id: u64,
+    },
+    /// Fill `into` with the cache's content and the stream's state, and send it back.
+    Dump {
+        into: Box<ConfigDump>,
+        reply: oneshot::Sender<Box<ConfigDump>>,
     },
 }
 
@@ -164,6 +170,7 @@ mod tests {
             .map(|c| match c {
                 Command::Subscribe { id, .. } => ("sub", id),
                 Command::Unsubscribe { id, .. } => ("unsub", id),
+                Command::Dump { .. } => ("dump", u64::MAX),
             })
             .collect();
         assert_eq!(ids, [("sub", 0), ("unsub", 0), ("sub", 1)]);
