@@ -1,5 +1,6 @@
 //! [`ResponseBody`]: the body of every response the mesh client hands back.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -8,25 +9,34 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::balance::Permit;
+use crate::telemetry::CallTelemetry;
 
 /// The body of a response from the mesh: the endpoint's, or none for a response the mesh made
 /// itself (an injected fault).
 ///
 /// It holds the call's circuit-breaker slot, if any, until the body ends, fails or is dropped:
 /// a streamed response counts against the cluster's `max_requests` for as long as it runs.
+/// Its end is the end of the call for the client's metrics, span and access log (the gRPC
+/// status comes in its trailers).
 pub struct ResponseBody {
     /// `None` for a response without a body.
     inner: Option<Incoming>,
     /// The call's circuit-breaker slot.
     permit: Option<Permit>,
+    /// The endpoint that sent it.
+    upstream: Option<SocketAddr>,
+    /// What is recorded of the call when the body ends.
+    telemetry: Option<CallTelemetry>,
 }
 
 impl ResponseBody {
-    /// The body an endpoint sent, holding the call's breaker `permit` until it is over.
-    pub(crate) fn new(incoming: Incoming, permit: Option<Permit>) -> Self {
+    /// The body `upstream` sent, holding the call's breaker `permit` until it is over.
+    pub(crate) fn new(incoming: Incoming, permit: Option<Permit>, upstream: SocketAddr) -> Self {
         Self {
             inner: Some(incoming),
             permit,
+            upstream: Some(upstream),
+            telemetry: None,
         }
     }
 
@@ -35,7 +45,19 @@ impl ResponseBody {
         Self {
             inner: None,
             permit: None,
+            upstream: None,
+            telemetry: None,
         }
+    }
+
+    /// The endpoint that sent the body; `None` for a response the mesh made.
+    pub(crate) fn upstream(&self) -> Option<SocketAddr> {
+        self.upstream
+    }
+
+    /// Records the call with `telemetry` when the body ends (or is dropped).
+    pub(crate) fn observe(&mut self, telemetry: CallTelemetry) {
+        self.telemetry = Some(telemetry);
     }
 }
 
@@ -51,8 +73,21 @@ impl Body for ResponseBody {
             Some(incoming) => Pin::new(incoming).poll_frame(cx),
             None => Poll::Ready(None),
         };
-        if let Poll::Ready(None | Some(Err(_))) = frame {
-            self.permit = None;
+        match &frame {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(trailers), Some(telemetry)) =
+                    (frame.trailers_ref(), self.telemetry.as_mut())
+                {
+                    telemetry.trailers(trailers);
+                }
+            }
+            Poll::Ready(end @ (None | Some(Err(_)))) => {
+                self.permit = None;
+                if let Some(telemetry) = self.telemetry.take() {
+                    telemetry.ended(end.is_some());
+                }
+            }
+            Poll::Pending => {}
         }
         frame
     }

@@ -4,12 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mesh_core::identity::Identity;
+use mesh_core::telemetry::Metrics;
 use mesh_core::xds::XdsClient;
 
 use crate::balance::DEFAULT_DECAY;
 use crate::connect::{Caller, Connections};
+use crate::counters::Counters;
 use crate::resolve::ClusterRegistry;
 use crate::stack::Stack;
+use crate::telemetry::ClientMetrics;
 use crate::{Error, MeshChannel, MeshHttpClient, resolve, target};
 
 /// How long a request waits for its target's first configuration unless configured otherwise.
@@ -29,6 +32,7 @@ pub struct Builder {
     config_timeout: Duration,
     load_decay: Duration,
     identity: Option<Identity>,
+    metrics: Option<Metrics>,
 }
 
 impl Default for Builder {
@@ -37,6 +41,7 @@ impl Default for Builder {
             config_timeout: DEFAULT_CONFIG_TIMEOUT,
             load_decay: DEFAULT_DECAY,
             identity: None,
+            metrics: Some(Metrics::global().clone()),
         }
     }
 }
@@ -87,6 +92,22 @@ impl Builder {
         self
     }
 
+    /// The registry the client counts its calls and resilience events in (the
+    /// `mesh_client_*` families, see the [crate docs](crate#telemetry)). Default: the
+    /// process's, [`Metrics::global`].
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// No metrics: the client looks no series up and reads no clock for them.
+    /// [`MeshChannel::counters`] still counts, and spans and access logs still follow the
+    /// `tracing` filter.
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = None;
+        self
+    }
+
     /// A gRPC channel to `target` (`xds:///NAME`), resolved through `xds`.
     ///
     /// Returns at once: resolution starts in the background, and the first requests wait for
@@ -108,9 +129,12 @@ impl Builder {
         Connections::new(self.identity.clone())
     }
 
-    /// The cluster states of one client, shared by its stacks, with the client's counters.
+    /// The cluster states of one client, shared by its stacks, with the client's counters
+    /// (and metric families, unless built without).
     pub(crate) fn cluster_registry(&self) -> Arc<ClusterRegistry> {
-        Arc::new(ClusterRegistry::new(self.load_decay, Arc::default()))
+        let metrics = self.metrics.as_ref().map(ClientMetrics::of);
+        let counters = Arc::new(Counters::new(metrics));
+        Arc::new(ClusterRegistry::new(self.load_decay, counters))
     }
 
     /// The stack of one target (the listener `listener`) with the client's cluster states

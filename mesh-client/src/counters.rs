@@ -1,10 +1,25 @@
-//! Counters of what the resilience policies did, for the metrics export and for tests.
+//! Counters of what the resilience policies did: a client's own totals (its
+//! [`CounterSnapshot`]), and the per-cluster (per-route for faults) families of the metrics
+//! registry, if the client exports metrics.
+//!
+//! The two are kept apart because they count different things: a client's snapshot counts
+//! only its own calls, while a registry's series add up every client of the process that
+//! reaches the cluster. Each event is counted where it happens, into both; the rare ones
+//! (retries, spent budgets, overflows, ejections, faults) look their series up then, the one
+//! on every call (attempts) uses the series its cluster keeps (see `Balancer`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Live counters, shared by a channel's stacks and balancers.
+use prometheus_client::metrics::counter::Counter;
+
+use crate::telemetry::{ClientMetrics, FaultKind};
+
+/// Live counters, shared by a client's stacks and balancers.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// The client's metric families, unless it was built without metrics.
+    metrics: Option<ClientMetrics>,
     /// Attempts sent to an endpoint, first attempts and retries alike.
     pub(crate) attempts: AtomicU64,
     /// Retries sent.
@@ -22,6 +37,70 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counters that also count into `metrics`, if any.
+    pub(crate) fn new(metrics: Option<ClientMetrics>) -> Self {
+        Self {
+            metrics,
+            ..Self::default()
+        }
+    }
+
+    /// The client's metric families, unless it was built without metrics.
+    pub(crate) fn metrics(&self) -> Option<&ClientMetrics> {
+        self.metrics.as_ref()
+    }
+
+    /// Counts an attempt, also into its cluster's series if the client exports metrics.
+    pub(crate) fn attempted(&self, cluster_series: Option<&Counter>) {
+        Self::bump(&self.attempts);
+        if let Some(series) = cluster_series {
+            series.inc();
+        }
+    }
+
+    /// Counts a retry to `cluster`.
+    pub(crate) fn retried(&self, cluster: &Arc<str>) {
+        Self::bump(&self.retries);
+        if let Some(metrics) = &self.metrics {
+            metrics.retried(cluster);
+        }
+    }
+
+    /// Counts a retry to `cluster` not made because its budget was spent.
+    pub(crate) fn budget_exhausted(&self, cluster: &Arc<str>) {
+        Self::bump(&self.budget_exhausted);
+        if let Some(metrics) = &self.metrics {
+            metrics.budget_exhausted(cluster);
+        }
+    }
+
+    /// Counts a call refused by `cluster`'s circuit breaker.
+    pub(crate) fn overflowed(&self, cluster: &Arc<str>) {
+        Self::bump(&self.breaker_overflows);
+        if let Some(metrics) = &self.metrics {
+            metrics.overflowed(cluster);
+        }
+    }
+
+    /// Counts an endpoint of `cluster` ejected by outlier detection.
+    pub(crate) fn ejected(&self, cluster: &Arc<str>) {
+        Self::bump(&self.ejections);
+        if let Some(metrics) = &self.metrics {
+            metrics.ejected(cluster);
+        }
+    }
+
+    /// Counts a fault of `kind` injected on `route`.
+    pub(crate) fn fault(&self, route: &Arc<str>, kind: FaultKind) {
+        Self::bump(match kind {
+            FaultKind::Delay => &self.injected_delays,
+            FaultKind::Abort => &self.injected_aborts,
+        });
+        if let Some(metrics) = &self.metrics {
+            metrics.fault(route, kind);
+        }
+    }
+
     /// Adds one to `counter`.
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);

@@ -252,18 +252,22 @@ impl Error {
     pub fn is_connect(&self) -> bool {
         matches!(self, Error::Connect { .. })
     }
+
+    /// The gRPC status code a gRPC channel reports for this failure.
+    pub(crate) fn grpc_code(&self) -> tonic::Code {
+        match self {
+            Error::InvalidTarget { .. } | Error::InvalidUri { .. } => tonic::Code::InvalidArgument,
+            Error::Request { .. } => tonic::Code::Unknown,
+            Error::DeadlineExceeded { .. } => tonic::Code::DeadlineExceeded,
+            _ => tonic::Code::Unavailable,
+        }
+    }
 }
 
 impl From<Error> for tonic::Status {
     /// The gRPC status a gRPC channel reports for this failure, with the error as its source.
     fn from(error: Error) -> tonic::Status {
-        let code = match &error {
-            Error::InvalidTarget { .. } | Error::InvalidUri { .. } => tonic::Code::InvalidArgument,
-            Error::Request { .. } => tonic::Code::Unknown,
-            Error::DeadlineExceeded { .. } => tonic::Code::DeadlineExceeded,
-            _ => tonic::Code::Unavailable,
-        };
-        let mut status = tonic::Status::new(code, error.to_string());
+        let mut status = tonic::Status::new(error.grpc_code(), error.to_string());
         status.set_source(std::sync::Arc::new(error));
         status
     }

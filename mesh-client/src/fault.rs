@@ -23,6 +23,7 @@ use crate::connect::Caller;
 use crate::counters::Counters;
 use crate::retry::GRPC_STATUS;
 use crate::route::RequestHead;
+use crate::telemetry::FaultKind;
 
 /// The requests of one route that have a fault injected right now; clones share the count.
 #[derive(Clone, Debug, Default)]
@@ -84,18 +85,20 @@ pub(crate) fn draw(
 }
 
 impl Injection {
-    /// Waits out the delay, if any; then the abort response, if any, for `caller`.
+    /// Waits out the delay, if any; then the abort response, if any, for `caller`. Counts
+    /// each fault for `route`.
     pub(crate) async fn apply(
         self,
         counters: &Counters,
+        route: &Arc<str>,
         caller: Caller,
     ) -> Option<Response<ResponseBody>> {
         if let Some(delay) = self.delay {
-            Counters::bump(&counters.injected_delays);
+            counters.fault(route, FaultKind::Delay);
             tokio::time::sleep(delay).await;
         }
         let status = self.abort?;
-        Counters::bump(&counters.injected_aborts);
+        counters.fault(route, FaultKind::Abort);
         Some(abort_response(status, caller))
     }
 }
@@ -232,7 +235,12 @@ mod tests {
         let injection = draw(&fault, &active, &head(&request), &mut rand::rng()).unwrap();
         let counters = Counters::default();
         let started = tokio::time::Instant::now();
-        assert!(injection.apply(&counters, Caller::Grpc).await.is_none());
+        assert!(
+            injection
+                .apply(&counters, &"r".into(), Caller::Grpc)
+                .await
+                .is_none()
+        );
         assert_eq!(started.elapsed(), Duration::from_millis(300));
         assert_eq!(counters.snapshot().injected_delays, 1);
     }

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use crate::balance::{InFlight, Permit};
 use crate::retry::Failure;
+use crate::telemetry::CallTelemetry;
 use crate::{Error, ResponseBody};
 
 type Result<T> = std::result::Result<T, Error>;
@@ -20,6 +21,8 @@ type Result<T> = std::result::Result<T, Error>;
 /// [`Sent::failure`] then tells.
 pub(crate) struct Sent {
     pub(crate) response: hyper_util::client::legacy::ResponseFuture,
+    /// The endpoint the attempt went to.
+    pub(crate) endpoint: SocketAddr,
     pub(crate) in_flight: Option<InFlight>,
     /// How the attempt failed, once its response head or error came.
     pub(crate) failure: Option<Failure>,
@@ -29,13 +32,9 @@ pub(crate) struct Sent {
 }
 
 impl Sent {
-    /// The endpoint the attempt went to (asked before the response comes).
+    /// The endpoint the attempt went to.
     pub(crate) fn endpoint(&self) -> SocketAddr {
-        let in_flight = self.in_flight.as_ref();
-        in_flight
-            .expect("an attempt is in flight until its response comes")
-            .endpoint()
-            .address()
+        self.endpoint
     }
 
     /// How the attempt failed, if it did: known once the future is ready (`None` before).
@@ -111,15 +110,27 @@ pub(crate) enum State {
 }
 
 /// The future of a response from the mesh; `E` is the caller's error type.
+///
+/// Polled inside the call's `mesh.client` span; the call's telemetry goes on with the response
+/// body, or is recorded at once on an error.
 pub struct ResponseFuture<E> {
     state: State,
+    telemetry: Option<CallTelemetry>,
     error: PhantomData<fn() -> E>,
 }
 
 impl<E> ResponseFuture<E> {
+    /// A future that records nothing of its call (a call that never reached a stack, or one
+    /// whose telemetry the state carries).
     pub(crate) fn new(state: State) -> Self {
+        Self::observed(state, None)
+    }
+
+    /// A future whose call `telemetry` records, if any.
+    pub(crate) fn observed(state: State, telemetry: Option<CallTelemetry>) -> Self {
         Self {
             state,
+            telemetry,
             error: PhantomData,
         }
     }
@@ -142,16 +153,31 @@ impl<E: From<Error>> Future for ResponseFuture<E> {
     type Output = std::result::Result<Response<ResponseBody>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = match &mut self.state {
+        let this = &mut *self;
+        let entered = this.telemetry.as_ref().map(|t| t.span().enter());
+        let result = match &mut this.state {
             State::Sent(sent) => {
                 let result = ready!(Pin::new(&mut *sent).poll(cx));
-                let permit = sent.permit.take();
-                result.map(|r| r.map(|body| ResponseBody::new(body, permit)))
+                let (permit, endpoint) = (sent.permit.take(), sent.endpoint);
+                result.map(|r| r.map(|body| ResponseBody::new(body, permit, endpoint)))
             }
             State::Boxed(future) => ready!(future.as_mut().poll(cx)),
             State::Failed(error) => Err(error
                 .take()
                 .expect("the response future was polled after it completed")),
+        };
+        drop(entered);
+        let result = match (this.telemetry.take(), result) {
+            (None, result) => result,
+            (Some(mut telemetry), Ok(mut response)) => {
+                telemetry.responded(&response, response.body().upstream());
+                response.body_mut().observe(telemetry);
+                Ok(response)
+            }
+            (Some(mut telemetry), Err(error)) => {
+                telemetry.failed(&error);
+                Err(error)
+            }
         };
         Poll::Ready(result.map_err(E::from))
     }

@@ -64,8 +64,47 @@
 //! attempts, retries, spent budgets, breaker overflows, ejections and injected faults.
 //!
 //! If mesh-control becomes unreachable, the last configuration stays in force.
+//!
+//! # Telemetry
+//!
+//! A call is over when its response body ends (or fails, or is dropped), or when it fails
+//! without a response; that is when it is counted, timed, logged and its span closed.
+//!
+//! **Metrics** go to the [`Metrics`](mesh_core::telemetry::Metrics) registry of
+//! [`Builder::metrics`] (the process's by default; [`Builder::without_metrics`] for none):
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `mesh_client_requests_total` | `protocol`, `route`, `cluster`, `peer`, `status` |
+//! | `mesh_client_request_duration_seconds` (histogram) | `protocol`, `route`, `cluster`, `status` |
+//! | `mesh_client_requests_in_flight` | `route`, `cluster` |
+//! | `mesh_client_attempts_total`, `mesh_client_retries_total`, `mesh_client_retry_budget_exhausted_total`, `mesh_client_circuit_breaker_overflows_total`, `mesh_client_outlier_ejections_total` | `cluster` |
+//! | `mesh_client_faults_injected_total` | `route`, `kind` (`delay` or `abort`) |
+//!
+//! `protocol` is `grpc` ([`MeshChannel`]) or `http` ([`MeshHttpClient`]). `status` is the gRPC
+//! status code (`"0"` to `"16"`) from the trailers, a trailers-only response or the code the
+//! mesh's own [`Error`] maps to (`"1"`, CANCELLED, for a call dropped before its end); for HTTP
+//! the response status, or `error` for a call that got no response. `peer` is the server's
+//! SPIFFE ID over mTLS, empty over plaintext. A call that fails before it is routed has empty
+//! `route` and `cluster` labels.
+//!
+//! **Access logs**: one INFO event per call under the target
+//! [`mesh::access`](mesh_core::telemetry::ACCESS_LOG_TARGET), with the fields `side`
+//! (`client`), `method`, `path`, `status`, `latency_ms`, `peer` (or `-`), `mtls`, `route`,
+//! `cluster`, `upstream` (the endpoint that answered, or `-`) and `attempts` (the attempts
+//! behind the response; 0 when no endpoint answered). Off unless the subscriber's filter
+//! enables that target.
+//!
+//! **Traces**: one `mesh.client` span per call under
+//! [`SPAN_TARGET`](mesh_core::telemetry::trace::SPAN_TARGET), with the fields `route`,
+//! `cluster`, `endpoint`, `attempt`, `peer` and `status` recorded as they become known. When a
+//! subscriber records it (the OpenTelemetry layer), every attempt carries its W3C
+//! `traceparent`, so the server's span joins the same trace. When none does, the span is
+//! disabled and costs nothing.
 
 mod balance;
+#[doc(hidden)]
+pub mod bench;
 mod body;
 mod builder;
 mod channel;
@@ -80,6 +119,7 @@ mod retry;
 mod route;
 mod stack;
 mod target;
+mod telemetry;
 mod timeout;
 
 pub use body::ResponseBody;

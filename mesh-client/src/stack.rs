@@ -1,5 +1,9 @@
 //! The client stack: the path of one request, top to bottom.
 //!
+//! Around it all, the call's [`CallTelemetry`] (see [`crate::telemetry`]): its span, entered
+//! whenever the response future is polled and carried by every attempt as `traceparent`; its
+//! count in flight once routed; its metrics and access-log event when the response body ends.
+//!
 //! 1. **Resolution**: the target's current route table, read from a watch channel without
 //!    waiting; only a request that arrives before the first configuration waits for it, up to
 //!    the configured bound.
@@ -26,14 +30,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
+use mesh_core::telemetry::trace;
 use tokio::sync::watch;
+use tracing::Span;
 
 use crate::balance::Admission;
 use crate::connect::{Caller, Connections, RequestBody};
 use crate::counters::Counters;
 use crate::future::{ResponseFuture, Sent, State};
 use crate::resolve::Resolution;
-use crate::route::{RequestHead, Routed};
+use crate::route::{RequestHead, RouteTable, Routed};
+use crate::telemetry::CallTelemetry;
 use crate::{Error, ResponseBody, timeout};
 use call::Call;
 
@@ -78,39 +85,58 @@ impl Stack {
         }
     }
 
-    /// Sends `request` down the stack.
+    /// Sends `request` down the stack, observed by a [`CallTelemetry`] from here to the end
+    /// of its response.
     pub(crate) fn call<E>(&self, request: Request<RequestBody>) -> ResponseFuture<E> {
+        let target = &self.target;
+        let telemetry = CallTelemetry::start(target.caller, target.counters.metrics(), &request);
         let resolution = Arc::clone(&self.resolution.borrow());
-        ResponseFuture::new(self.dispatch(&resolution, request))
+        self.dispatch(&resolution, request, telemetry)
     }
 
     /// Stages 2 and on, for a request whose resolution is at hand; stage 1's slow path if it is
     /// not there yet.
-    fn dispatch(&self, resolution: &Resolution, request: Request<RequestBody>) -> State {
-        let table = match resolution {
-            Resolution::Ready(table) => table,
+    fn dispatch<E>(
+        &self,
+        resolution: &Resolution,
+        request: Request<RequestBody>,
+        mut telemetry: CallTelemetry,
+    ) -> ResponseFuture<E> {
+        let state = match resolution {
+            Resolution::Ready(table) => self.route(table, request, &mut telemetry),
             Resolution::Pending => {
-                return State::Boxed(Box::pin(self.clone().wait_and_send(request)));
+                let waiting = self.clone().wait_and_send(request, telemetry);
+                return ResponseFuture::new(State::Boxed(Box::pin(waiting)));
             }
-            Resolution::Failed(why) => {
-                return State::Failed(Some(why.to_error(&self.target.listener)));
-            }
+            Resolution::Failed(why) => State::Failed(Some(why.to_error(&self.target.listener))),
         };
+        ResponseFuture::observed(state, Some(telemetry))
+    }
+
+    /// Stages 2 and on: routes the request, then sends it on the fast path or the policy one.
+    fn route(
+        &self,
+        table: &RouteTable,
+        request: Request<RequestBody>,
+        telemetry: &mut CallTelemetry,
+    ) -> State {
         let routed = match table.route(&RequestHead::of(&request), &mut rand::rng()) {
             Ok(routed) => routed,
             Err(error) => return State::Failed(Some(error)),
         };
+        telemetry.routed(&routed.route.name, &routed.cluster.cluster_name());
         let policy = &routed.route.policy;
         if policy.retry.is_some() {
             routed.cluster.retry_budget().deposit();
         }
         let deadline = timeout::deadline(policy.timeout, request.headers(), self.target.caller);
+        let span = telemetry.span();
         if deadline.is_some() || policy.retry.is_some() || policy.fault.is_some() {
-            let call = Call::new(Arc::clone(&self.target), routed, deadline);
+            let call = Call::new(Arc::clone(&self.target), routed, deadline, span.clone());
             return State::Boxed(Box::pin(call.run(request, None)));
         }
         match routed.cluster.admit() {
-            Ok(Admission::Now(permit)) => match self.target.send(routed, &[], request) {
+            Ok(Admission::Now(permit)) => match self.target.send(routed, &[], request, span, 1) {
                 Ok(sent) => State::Sent(Sent {
                     permit: Some(permit),
                     ..sent
@@ -118,7 +144,7 @@ impl Stack {
                 Err(error) => State::Failed(Some(error)),
             },
             Ok(queued @ Admission::Queued(_)) => {
-                let call = Call::new(Arc::clone(&self.target), routed, None);
+                let call = Call::new(Arc::clone(&self.target), routed, None, span.clone());
                 State::Boxed(Box::pin(call.run(request, Some(queued))))
             }
             Err(error) => State::Failed(Some(error)),
@@ -134,6 +160,7 @@ impl Stack {
     async fn wait_and_send(
         mut self,
         request: Request<RequestBody>,
+        mut telemetry: CallTelemetry,
     ) -> Result<Response<ResponseBody>, Error> {
         let target = Arc::clone(&self.target);
         let resolved = async {
@@ -143,43 +170,50 @@ impl Stack {
             resolution.await.map(|r| Arc::clone(&r))
         };
         let resolution = match tokio::time::timeout(target.config_timeout, resolved).await {
-            Ok(Ok(resolution)) => resolution,
-            Ok(Err(_closed)) => {
-                return Err(Error::XdsClosed {
-                    listener: target.listener.clone(),
-                });
-            }
-            Err(_elapsed) => {
-                return Err(Error::ConfigTimeout {
-                    listener: target.listener.clone(),
-                    waited: target.config_timeout,
-                });
-            }
+            Ok(Ok(resolution)) => Ok(resolution),
+            Ok(Err(_closed)) => Err(Error::XdsClosed {
+                listener: target.listener.clone(),
+            }),
+            Err(_elapsed) => Err(Error::ConfigTimeout {
+                listener: target.listener.clone(),
+                waited: target.config_timeout,
+            }),
         };
-        ResponseFuture::<Error>::new(self.dispatch(&resolution, request)).await
+        let resolution = resolution.inspect_err(|error| telemetry.failed(error))?;
+        self.dispatch::<Error>(&resolution, request, telemetry)
+            .await
     }
 }
 
 impl Target {
-    /// Stages 5 and 6 for one attempt: picks the endpoint (none of `avoid` if another will
-    /// do), counts the attempt in flight there and sends it.
+    /// Stages 5 and 6 for attempt `attempt` (1-based): picks the endpoint (none of `avoid`
+    /// if another will do), counts the attempt in flight there and sends it, carrying the
+    /// trace context of the call's `span`.
     fn send(
         &self,
         routed: Routed<'_>,
         avoid: &[SocketAddr],
-        request: Request<RequestBody>,
+        mut request: Request<RequestBody>,
+        span: &Span,
+        attempt: u32,
     ) -> Result<Sent, Error> {
         let Routed { route, cluster } = routed;
         let hash = route.hash(request.headers());
         let endpoint = cluster.pick(hash, avoid, &mut rand::rng())?;
+        if !span.is_disabled() {
+            span.record("endpoint", tracing::field::display(endpoint.address()));
+            span.record("attempt", attempt);
+        }
+        trace::inject(span, request.headers_mut());
         let in_flight = endpoint.start();
-        Counters::bump(&self.counters.attempts);
+        self.counters.attempted(cluster.attempts_series());
         let protocol = self.caller.protocol(cluster.protocol());
         let response = self
             .connections
             .send(protocol, cluster, endpoint, request)?;
         Ok(Sent {
             response,
+            endpoint: endpoint.address(),
             in_flight: Some(in_flight),
             failure: None,
             permit: None,

@@ -87,6 +87,31 @@ async fn a_tls_cluster_is_reached_over_mtls_and_names_the_server() {
 }
 
 #[tokio::test]
+async fn calls_over_mtls_are_counted_by_the_server_identity() {
+    let ca = TestCa::new("mesh");
+    let server = start_tls("b", &ca.identity("serviceb")).await;
+    let expected = spiffe_id("serviceb");
+    let ads = FakeAds::start(world(server, UpstreamProtocol::Http1, &expected)).await;
+    let metrics = mesh_core::telemetry::Metrics::new();
+    let client = mesh_client::Builder::new()
+        .identity(ca.identity("servicea"))
+        .metrics(metrics.clone())
+        .http_client(&xds(&ads));
+    let response = client
+        .get("http://serviceb.demo:50051/items")
+        .await
+        .unwrap();
+    text(response).await;
+
+    let series = format!(
+        "mesh_client_requests_total{{protocol=\"http\",route=\"prefix \",cluster=\"b\",\
+         peer=\"{expected}\",status=\"200\"}} 1"
+    );
+    let rendered = metrics.render_text();
+    assert!(rendered.contains(&series), "{series}\n{rendered}");
+}
+
+#[tokio::test]
 async fn a_server_with_another_identity_is_refused_with_the_reason() {
     let ca = TestCa::new("mesh");
     let server = start_tls("impostor", &ca.identity("impostor")).await;

@@ -125,7 +125,7 @@ impl Breaker {
                 (w < max_pending).then_some(w + 1)
             });
         if joined.is_err() {
-            Counters::bump(&self.counters.breaker_overflows);
+            self.counters.overflowed(&self.cluster);
             return Err(Error::CircuitBreakerOpen {
                 cluster: self.cluster.to_string(),
                 max_requests: self.limits.max_requests,

@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use mesh_core::model::{Cluster, ClusterLoadAssignment, ClusterPolicy, LbPolicy};
+use prometheus_client::metrics::counter::Counter;
 
 use super::breaker::Breaker;
 use super::{Balancer, Detector, Endpoint, RetryBudgetState, Ring, RoundRobin, Selector};
@@ -44,6 +45,8 @@ pub(crate) struct ClusterState {
     endpoints: HashMap<SocketAddr, Arc<Endpoint>>,
     /// The selector of the last snapshot and the endpoints (address, weight) it was made for.
     selector: Option<(Vec<(SocketAddr, u32)>, Selector)>,
+    /// The cluster's series of `mesh_client_attempts_total`, looked up once.
+    attempts: Option<Counter>,
 }
 
 impl ClusterState {
@@ -71,6 +74,7 @@ impl ClusterState {
             cursor: Arc::new(AtomicUsize::new(rand::random::<u32>() as usize)),
             endpoints: HashMap::new(),
             selector: None,
+            attempts: counters.metrics().map(|m| m.attempts(&name)),
             policy: policy.clone(),
             name,
             decay,
@@ -119,6 +123,7 @@ impl ClusterState {
             breaker: Arc::clone(&self.breaker),
             budget: Arc::clone(&self.budget),
             detector: self.detector.clone(),
+            attempts: self.attempts.clone(),
         }
     }
 

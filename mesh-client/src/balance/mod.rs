@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mesh_core::model::{UpstreamProtocol, UpstreamTls};
+use prometheus_client::metrics::counter::Counter;
 use rand::Rng;
 use tokio::time::Instant;
 
@@ -79,6 +80,8 @@ pub(crate) struct Balancer {
     budget: Arc<RetryBudgetState>,
     /// Outlier detection, if on.
     detector: Option<Arc<Detector>>,
+    /// The cluster's series of `mesh_client_attempts_total`, if the client exports metrics.
+    attempts: Option<Counter>,
 }
 
 /// How a balancer chooses among its endpoints.
@@ -95,6 +98,7 @@ impl Balancer {
     pub(crate) fn missing(cluster: &str, counters: &Arc<Counters>) -> Self {
         let cluster: Arc<str> = cluster.into();
         Self {
+            attempts: counters.metrics().map(|m| m.attempts(&cluster)),
             breaker: Arc::new(Breaker::new(
                 Arc::clone(&cluster),
                 Default::default(),
@@ -128,6 +132,11 @@ impl Balancer {
     /// The cluster name, shared.
     pub(crate) fn cluster_name(&self) -> Arc<str> {
         Arc::clone(&self.cluster)
+    }
+
+    /// The cluster's series of `mesh_client_attempts_total`, if the client exports metrics.
+    pub(crate) fn attempts_series(&self) -> Option<&Counter> {
+        self.attempts.as_ref()
     }
 
     /// The HTTP version the cluster's endpoints speak.

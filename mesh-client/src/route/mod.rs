@@ -45,8 +45,8 @@ pub(crate) struct RouteEntry {
 /// policy keeps across requests. Shared by the calls on the route, which may outlive the table.
 #[derive(Debug)]
 pub(crate) struct RouteInfo {
-    /// The route name, for errors and logs (may be empty).
-    pub(crate) name: String,
+    /// The route name, for errors, logs and metric labels (may be empty).
+    pub(crate) name: Arc<str>,
     /// Timeout, retries, faults and hashing.
     pub(crate) policy: RoutePolicy,
     /// The requests with an injected fault now.
@@ -89,7 +89,7 @@ impl RouteEntry {
         let hash_header = policy.hash_header.as_deref();
         let hash_header = hash_header.and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok());
         let route = RouteInfo {
-            name: name.to_string(),
+            name: name.into(),
             policy,
             active_faults,
             hash_header,
@@ -143,7 +143,7 @@ impl RouteTable {
             .as_ref()
             .ok_or_else(|| Error::RouteNotForwarding {
                 listener: self.listener.to_string(),
-                route: entry.route.name.clone(),
+                route: entry.route.name.to_string(),
             })?;
         Ok(Routed {
             route: &entry.route,

@@ -11,11 +11,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use mesh_core::model::MAX_ATTEMPTS;
 use tokio::time::Instant;
+use tracing::Span;
 
 use super::Target;
 use crate::balance::{Admission, Balancer, Permit};
 use crate::connect::RequestBody;
-use crate::counters::Counters;
 use crate::fault::{self, Injection};
 use crate::retry::body::{self, Prepared};
 use crate::retry::{Failure, PREVIOUS_ATTEMPTS, backoff};
@@ -29,17 +29,25 @@ pub(super) struct Call {
     cluster: Arc<Balancer>,
     /// When the call must be over, and how long it had from the start.
     deadline: Option<(Instant, Duration)>,
+    /// The call's span, whose trace context each attempt carries.
+    span: Span,
 }
 
 impl Call {
-    /// A call on `routed` that must end by `deadline`, if any.
-    pub(super) fn new(target: Arc<Target>, routed: Routed<'_>, deadline: Option<Instant>) -> Self {
+    /// A call on `routed` that must end by `deadline`, if any, in `span`.
+    pub(super) fn new(
+        target: Arc<Target>,
+        routed: Routed<'_>,
+        deadline: Option<Instant>,
+        span: Span,
+    ) -> Self {
         let limit = |at: Instant| at.saturating_duration_since(Instant::now());
         Self {
             target,
             route: Arc::clone(routed.route),
             cluster: Arc::clone(routed.cluster),
             deadline: deadline.map(|at| (at, limit(at))),
+            span,
         }
     }
 
@@ -66,7 +74,11 @@ impl Call {
     ) -> Result<Response<ResponseBody>, Error> {
         if let Some(injection) = self.draw_fault(&request) {
             let target = &self.target;
-            if let Some(aborted) = injection.apply(&target.counters, target.caller).await {
+            let route = &self.route.name;
+            if let Some(aborted) = injection
+                .apply(&target.counters, route, target.caller)
+                .await
+            {
                 return Ok(aborted);
             }
         }
@@ -116,7 +128,8 @@ impl Call {
         loop {
             let last = attempt >= max_attempts;
             let request = self.request(&mut head, &mut body, attempt, last);
-            let (endpoint, result, failure) = self.attempt(request, tried.addresses()).await?;
+            let attempted = self.attempt(request, tried.addresses(), attempt).await?;
+            let (endpoint, result, failure) = attempted;
             let retriable = match (retry, failure) {
                 (Some(policy), Some(failure)) if !last => failure
                     .is_retriable(&policy.retry_on, self.target.caller)
@@ -124,14 +137,14 @@ impl Call {
                 _ => None,
             };
             let Some((policy, failure)) = retriable else {
-                return finish(result, attempt, permit);
+                return finish(result, endpoint, attempt, permit);
             };
             let pause = backoff::pause(&policy.backoff, attempt, &mut rand::rng());
             if self.ends_before(pause) {
                 return Err(self.deadline_exceeded());
             }
             if !self.retry_after(failure, endpoint, attempt, pause).await {
-                return finish(result, attempt, permit);
+                return finish(result, endpoint, attempt, permit);
             }
             tried.push(endpoint);
             attempt += 1;
@@ -167,19 +180,22 @@ impl Call {
         Request::from_parts(parts, body)
     }
 
-    /// Sends one attempt, bounded by the per-try timeout and the call's deadline; its endpoint,
-    /// what came back and how it failed, if it did. An attempt either bound cuts counts as a
-    /// failure of its endpoint.
+    /// Sends attempt `attempt`, bounded by the per-try timeout and the call's deadline; its
+    /// endpoint, what came back and how it failed, if it did. An attempt either bound cuts
+    /// counts as a failure of its endpoint.
     async fn attempt(
         &self,
         request: Request<RequestBody>,
         avoid: &[SocketAddr],
+        attempt: u32,
     ) -> Result<Attempted, Error> {
         let routed = Routed {
             route: &self.route,
             cluster: &self.cluster,
         };
-        let mut sent = self.target.send(routed, avoid, request)?;
+        let mut sent = self
+            .target
+            .send(routed, avoid, request, &self.span, attempt)?;
         let endpoint = sent.endpoint();
         let per_try = self.route.policy.retry.as_ref();
         let per_try = per_try
@@ -225,12 +241,12 @@ impl Call {
         let counters = &self.target.counters;
         let (route, cluster) = (&self.route.name, self.cluster.cluster_name());
         if !self.cluster.retry_budget().try_withdraw() {
-            Counters::bump(&counters.budget_exhausted);
+            counters.budget_exhausted(&cluster);
             tracing::debug!(%route, %cluster, %endpoint, cause = %failure, attempt,
                 "not retrying: the cluster's retry budget is spent");
             return false;
         }
-        Counters::bump(&counters.retries);
+        counters.retried(&cluster);
         tracing::debug!(%route, %cluster, %endpoint, cause = %failure, attempt = attempt + 1,
             "retrying");
         tokio::time::sleep(pause).await;
@@ -250,7 +266,7 @@ impl Call {
     fn deadline_exceeded(&self) -> Error {
         Error::DeadlineExceeded {
             listener: self.target.listener.clone(),
-            route: self.route.name.clone(),
+            route: self.route.name.to_string(),
             limit: self.deadline.map_or(Duration::ZERO, |(_, limit)| limit),
         }
     }
@@ -263,10 +279,11 @@ type Attempted = (
     Option<Failure>,
 );
 
-/// What the last attempt got, for the caller: a response says how many attempts came before,
-/// and its body holds the breaker's `permit` until it ends.
+/// What the last attempt, sent to `endpoint`, got, for the caller: a response says how many
+/// attempts came before, and its body holds the breaker's `permit` until it ends.
 fn finish(
     result: Result<Response<Incoming>, Error>,
+    endpoint: SocketAddr,
     attempt: u32,
     permit: Permit,
 ) -> Result<Response<ResponseBody>, Error> {
@@ -275,7 +292,7 @@ fn finish(
         let previous = HeaderValue::from(attempt - 1);
         response.headers_mut().insert(PREVIOUS_ATTEMPTS, previous);
     }
-    Ok(response.map(|body| ResponseBody::new(body, Some(permit))))
+    Ok(response.map(|body| ResponseBody::new(body, Some(permit), endpoint)))
 }
 
 /// The endpoints the earlier attempts of a call went to, which a retry avoids; as many as

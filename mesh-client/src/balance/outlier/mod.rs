@@ -143,7 +143,7 @@ impl Detector {
             .health()
             .set_ejected_until(self.nanos(now + duration));
         self.ejected.fetch_add(1, Ordering::Relaxed);
-        Counters::bump(&self.counters.ejections);
+        self.counters.ejected(&self.cluster);
         tracing::info!(
             cluster = %self.cluster,
             endpoint = %endpoint.address(),
