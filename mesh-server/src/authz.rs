@@ -208,7 +208,8 @@ where
         if verdict.allowed {
             return ResponseFuture::inner(self.inner.call(request));
         }
-        self.counters.denied();
+        self.counters
+            .denied(request.extensions().get::<PeerId>(), verdict.rule);
         let by = match verdict.rule {
             Some(rule) => format!("rule {rule}"),
             None => "the default action (no rule allows this call)".to_string(),

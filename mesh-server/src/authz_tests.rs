@@ -286,7 +286,8 @@ async fn the_connection_s_peer_identity_decides_through_add_peer() {
     let layer = AuthzLayer::fixed(only_servicea());
     let through = |caller: &str| {
         let id = PeerIdentity::new(spiffe::SpiffeId::new(caller).unwrap());
-        crate::peer::AddPeer::new(layer.layer(app()), Some(id))
+        let rendered = crate::peer::PeerId::of(&id);
+        crate::peer::AddPeer::new(layer.layer(app()), Some((id, rendered)))
     };
     let allowed = through(SERVICEA)
         .oneshot(request(false, None))

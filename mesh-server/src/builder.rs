@@ -7,11 +7,13 @@ use std::time::Duration;
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::Identity;
 use mesh_core::registration::Registration;
+use mesh_core::telemetry::Metrics;
 use mesh_core::xds::XdsClient;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::Error;
 use crate::server::{MeshServer, Timeouts, Xds};
+use crate::telemetry::ServerMetrics;
 
 /// How long in-flight requests may take to finish after shutdown unless configured otherwise.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +33,7 @@ pub struct MeshServerBuilder {
     identity: Option<Identity>,
     shutdown_timeout: Duration,
     drain_delay: Duration,
+    metrics: Option<Metrics>,
 }
 
 impl Default for MeshServerBuilder {
@@ -42,6 +45,7 @@ impl Default for MeshServerBuilder {
             identity: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             drain_delay: DEFAULT_DRAIN_DELAY,
+            metrics: Some(Metrics::global().clone()),
         }
     }
 }
@@ -100,6 +104,20 @@ impl MeshServerBuilder {
         self
     }
 
+    /// The registry to record the server's metrics in (see the
+    /// [crate docs](crate#telemetry)). Default: [`Metrics::global`].
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Records no metrics at all: no series, and no clock reads or label lookups for them.
+    /// Spans and access logs are unaffected: the `tracing` subscriber's filter decides those.
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = None;
+        self
+    }
+
     /// Binds the listening socket and, with a bootstrap, starts the xDS client that registers
     /// the server (with the advertised or bound address) and follows its inbound listener.
     ///
@@ -139,6 +157,7 @@ impl MeshServerBuilder {
                 drain_delay: self.drain_delay,
                 shutdown: self.shutdown_timeout,
             },
+            self.metrics.as_ref().map(ServerMetrics::of),
         ))
     }
 }

@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use mesh_core::identity::PeerIdentity;
 use mesh_core::model::InboundTls;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -21,7 +22,8 @@ use crate::BoxError;
 use crate::accept::{Accepted, Acceptor, Refused};
 use crate::deadline::Deadline;
 use crate::inbound::Inbound;
-use crate::peer::AddPeer;
+use crate::peer::{AddPeer, PeerId};
+use crate::telemetry::{Connection, ServerMetrics, Telemetry};
 
 /// How long to pause accepting after an accept error (such as too many open files).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -45,16 +47,20 @@ pub(crate) struct Accepting {
     http: auto::Builder<TokioExecutor>,
     graceful: GracefulShutdown,
     connections: JoinSet<()>,
+    /// The families to record in; `None`: built without metrics.
+    metrics: Option<ServerMetrics>,
     /// The mode of the next connection: the last one the inbound listener said.
     pub(crate) mtls: InboundTls,
 }
 
 impl Accepting {
-    /// Accepts on `listener` (bound at `local_addr`), with mTLS if there is an `acceptor`.
+    /// Accepts on `listener` (bound at `local_addr`), with mTLS if there is an `acceptor`,
+    /// recording in `metrics` if any.
     pub(crate) fn new(
         listener: TcpListener,
         local_addr: SocketAddr,
         acceptor: Option<Acceptor>,
+        metrics: Option<ServerMetrics>,
     ) -> Self {
         Self {
             listener,
@@ -63,6 +69,7 @@ impl Accepting {
             http: auto::Builder::new(TokioExecutor::new()),
             graceful: GracefulShutdown::new(),
             connections: JoinSet::new(),
+            metrics,
             mtls: InboundTls::Strict,
         }
     }
@@ -108,6 +115,7 @@ impl Accepting {
             let accepting = accept(self.acceptor.clone(), stream, self.mtls);
             let (http, watcher) = (self.http.clone(), self.graceful.watcher());
             let service = service.clone();
+            let metrics = self.metrics.clone();
             self.connections.spawn(async move {
                 let accepted = match accepting.await {
                     Ok(accepted) => accepted,
@@ -116,17 +124,25 @@ impl Accepting {
                         return;
                     }
                 };
-                let stack = |peer_id| {
-                    TowerToHyperService::new(AddPeer::new(Deadline::new(service), peer_id))
+                let stack = |mtls, identity: Option<PeerIdentity>| {
+                    let identity = identity.map(|identity| {
+                        let id = PeerId::of(&identity);
+                        (identity, id)
+                    });
+                    let id = identity.as_ref().map(|(_, id)| id.clone());
+                    let connection = Connection::new(metrics.as_ref(), peer, mtls, id);
+                    let telemetry = Telemetry::new(Deadline::new(service), connection);
+                    TowerToHyperService::new(AddPeer::new(telemetry, identity))
                 };
                 let served = match accepted {
                     Accepted::Plaintext(stream) => {
-                        let connection = http.serve_connection(TokioIo::new(stream), stack(None));
+                        let connection =
+                            http.serve_connection(TokioIo::new(stream), stack(false, None));
                         watcher.watch(connection.into_owned()).await
                     }
-                    Accepted::Tls(stream, peer_id) => {
+                    Accepted::Tls(stream, identity) => {
                         let connection =
-                            http.serve_connection(TokioIo::new(*stream), stack(peer_id));
+                            http.serve_connection(TokioIo::new(*stream), stack(true, identity));
                         watcher.watch(connection.into_owned()).await
                     }
                 };

@@ -1,7 +1,16 @@
 //! How many calls a server took, refused and rate limited.
+//!
+//! A server counts its own calls ([`ServerCounterSnapshot`], read through its handle) and
+//! also, unless built without metrics, the process's metric families, which add up every server
+//! sharing a registry: one call of [`Counters`] records an event in both, so they cannot drift.
+//! The per-server count cannot be read back from the registry (servers share its series), which
+//! is why it keeps its own atomics beside it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::peer::PeerId;
+use crate::telemetry::ServerMetrics;
 
 /// The server's call counters, shared by its layers.
 #[derive(Clone, Debug, Default)]
@@ -12,22 +21,38 @@ struct Inner {
     requests: AtomicU64,
     denied: AtomicU64,
     rate_limited: AtomicU64,
+    metrics: Option<ServerMetrics>,
 }
 
 impl Counters {
+    /// Counters that also record in `metrics`, if any.
+    pub(crate) fn new(metrics: Option<ServerMetrics>) -> Self {
+        Self(Arc::new(Inner {
+            metrics,
+            ..Inner::default()
+        }))
+    }
+
     /// A call reached the inbound policies (health checks do not count).
     pub(crate) fn request(&self) {
         self.0.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A call was denied by the authorization.
-    pub(crate) fn denied(&self) {
+    /// A call from `peer` was denied by the authorization's `rule` (`None`: its default
+    /// action).
+    pub(crate) fn denied(&self, peer: Option<&PeerId>, rule: Option<&str>) {
         self.0.denied.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.0.metrics {
+            metrics.denied(peer, rule);
+        }
     }
 
     /// A call was refused by the rate limit.
     pub(crate) fn rate_limited(&self) {
         self.0.rate_limited.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.0.metrics {
+            metrics.rate_limited();
+        }
     }
 
     /// The counts now.

@@ -28,10 +28,11 @@
 //! Every request goes through the same layers, in this order, before the application:
 //!
 //! 1. the caller's identity ([`PeerIdentity`](mesh_core::identity::PeerIdentity), from mTLS);
-//! 2. its [`Deadline`];
-//! 3. health checks and `/ready`, answered by the server itself (see below);
-//! 4. the [authorization](authz) ([`AuthzLayer`]): who may call what, PERMISSION_DENIED / 403;
-//! 5. the [rate limit](rate_limit) ([`RateLimitLayer`]): a token bucket per server,
+//! 2. its [telemetry](#telemetry): metrics, a span, an access-log line;
+//! 3. its [`Deadline`];
+//! 4. health checks and `/ready`, answered by the server itself (see below);
+//! 5. the [authorization](authz) ([`AuthzLayer`]): who may call what, PERMISSION_DENIED / 403;
+//! 6. the [rate limit](rate_limit) ([`RateLimitLayer`]): a token bucket per server,
 //!    RESOURCE_EXHAUSTED / 429 with a retry hint.
 //!
 //! The policies come from the server's inbound xDS listener (mesh-control's
@@ -46,7 +47,39 @@
 //! The same port serves `grpc.health.v1.Health` (the overall status, service `""`) and
 //! `GET /ready`: `SERVING` / `200` once the inbound config is in force (at once without xDS),
 //! `NOT_SERVING` / `503` before that and while draining. Neither goes through the authorization
-//! or the rate limit, nor is counted.
+//! or the rate limit, nor is counted in [`ServerCounterSnapshot`] (the metrics do count them).
+//!
+//! # Telemetry
+//!
+//! Every request the server answers (served, denied, rate limited, past its deadline, and
+//! health checks) is recorded when its response ends:
+//!
+//! - **Metrics**, in the registry given to [`MeshServerBuilder::metrics`] (default
+//!   [`Metrics::global`](mesh_core::telemetry::Metrics::global); none with
+//!   [`MeshServerBuilder::without_metrics`]):
+//!   `mesh_server_requests_total{protocol,method,peer,status}`,
+//!   `mesh_server_request_duration_seconds{protocol,method,status}` (histogram),
+//!   `mesh_server_requests_in_flight`, `mesh_server_denied_total{peer,rule}` (`rule="default"`
+//!   for the default action), `mesh_server_rate_limited_total` and
+//!   `mesh_server_connections_total{tls}`. `protocol` is `grpc` or `http`; `method` the gRPC
+//!   full method (`/demo.ServiceB/Get`) or the HTTP method (`GET`), and `other` for gRPC
+//!   methods the server does not have (UNIMPLEMENTED) and non-standard HTTP methods, so that
+//!   callers cannot create series without end; `peer` the caller's SPIFFE
+//!   ID, `""` over plaintext; `status` the gRPC status code (`"0"`..`"16"`, `"1"` when the caller
+//!   went away first), the HTTP status (`"200"`), or `"error"` when the application failed
+//!   without an answer or an HTTP caller went away before it. The server's own
+//!   [counters](ServerHandle::counters) are recorded by the same calls, so the two agree.
+//! - **A span** `mesh.server` under [`SPAN_TARGET`](mesh_core::telemetry::trace::SPAN_TARGET)
+//!   (fields `method`, `path`, `peer`, `status`). A request with a W3C `traceparent` joins the
+//!   caller's trace, and the handler runs inside the span, so the calls it makes through
+//!   `mesh-client` are its children.
+//! - **An access-log event** at INFO under
+//!   [`ACCESS_LOG_TARGET`](mesh_core::telemetry::ACCESS_LOG_TARGET) (`mesh::access`), with
+//!   `side="server"`, `method`, `path`, `status`, `latency_ms`, `peer` (SPIFFE ID or `-`),
+//!   `mtls` and `remote` (the client's address).
+//!
+//! The span and the access log follow the `tracing` subscriber's filter (e.g.
+//! `RUST_LOG=mesh::access=info`); what it filters out costs nothing but the check.
 //!
 //! # Drain
 //!
@@ -106,6 +139,7 @@ mod policy;
 pub mod rate_limit;
 mod respond;
 mod server;
+mod telemetry;
 
 pub use authz::{Authz, AuthzLayer};
 pub use builder::{DEFAULT_DRAIN_DELAY, DEFAULT_SHUTDOWN_TIMEOUT, MeshServerBuilder};

@@ -11,6 +11,13 @@ use mesh_core::identity::PeerIdentity;
 #[derive(Clone, Debug)]
 pub(crate) struct PeerId(pub(crate) Arc<str>);
 
+impl PeerId {
+    /// `identity`'s SPIFFE ID, rendered.
+    pub(crate) fn of(identity: &PeerIdentity) -> Self {
+        PeerId(Arc::from(identity.0.to_string()))
+    }
+}
+
 /// Puts the connection's [`PeerIdentity`] (if it is an mTLS one) and its [`PeerId`] into the
 /// extensions of each request before `inner` sees it.
 #[derive(Clone, Debug)]
@@ -20,12 +27,9 @@ pub(crate) struct AddPeer<S> {
 }
 
 impl<S> AddPeer<S> {
-    /// Wraps `inner` for a connection whose client is `peer` (`None` for plaintext).
-    pub(crate) fn new(inner: S, peer: Option<PeerIdentity>) -> Self {
-        let peer = peer.map(|identity| {
-            let id = PeerId(Arc::from(identity.0.to_string()));
-            (identity, id)
-        });
+    /// Wraps `inner` for a connection whose client is `peer` (`None` for plaintext), with its
+    /// ID rendered once ([`PeerId::of`]).
+    pub(crate) fn new(inner: S, peer: Option<(PeerIdentity, PeerId)>) -> Self {
         Self { inner, peer }
     }
 }

@@ -7,7 +7,8 @@
 //! listen backlog.
 //!
 //! Every request goes through one stack, top to bottom: the caller's identity
-//! ([`PeerIdentity`](mesh_core::identity::PeerIdentity)), its [`Deadline`], health checks and `/ready` (answered here), the
+//! ([`PeerIdentity`](mesh_core::identity::PeerIdentity)), its [telemetry](crate#telemetry)
+//! (metrics, span, access log), its [`Deadline`], health checks and `/ready` (answered here), the
 //! [authorization](crate::authz), the [rate limit](crate::rate_limit), then the application.
 //!
 //! Draining (at shutdown, or when mesh-control removes the inbound listener) goes in steps, each
@@ -37,6 +38,7 @@ use crate::connections::{Accepting, Stop};
 use crate::counters::{Counters, ServerCounterSnapshot};
 use crate::health::Health;
 use crate::inbound::{self, Inbound};
+use crate::telemetry::ServerMetrics;
 use crate::{AuthzLayer, BoxError, Error, InboundPolicy, MeshServerBuilder, RateLimitLayer};
 
 /// A bound meshed server, ready to [`serve`](Self::serve).
@@ -47,6 +49,7 @@ pub struct MeshServer {
     xds: Option<Xds>,
     identity: Option<Identity>,
     timeouts: Timeouts,
+    metrics: Option<ServerMetrics>,
     counters: Counters,
 }
 
@@ -98,6 +101,7 @@ impl MeshServer {
         xds: Option<Xds>,
         identity: Option<Identity>,
         timeouts: Timeouts,
+        metrics: Option<ServerMetrics>,
     ) -> Self {
         Self {
             listener,
@@ -105,13 +109,20 @@ impl MeshServer {
             xds,
             identity,
             timeouts,
-            counters: Counters::default(),
+            counters: Counters::new(metrics.clone()),
+            metrics,
         }
     }
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's xDS client (which carries its registration), for an admin endpoint's
+    /// config dump (`mesh_core::admin`); `None` without a bootstrap.
+    pub fn xds_client(&self) -> Option<XdsClient> {
+        self.xds.as_ref().map(|xds| xds.client.clone())
     }
 
     /// A handle to read the server's counters while it serves.
@@ -148,6 +159,7 @@ impl MeshServer {
             xds,
             identity,
             timeouts,
+            metrics,
             counters,
         } = self;
         let acceptor = identity.as_ref().map(|i| Acceptor::new(i.server_config()));
@@ -158,7 +170,7 @@ impl MeshServer {
         let rate_limit = RateLimitLayer::new(policy.clone()).counting(counters.clone());
         let authz = AuthzLayer::new(policy).counting(counters);
         let service = health.bypass(authz.layer(rate_limit.layer(service)));
-        let mut server = Accepting::new(listener, local_addr, acceptor);
+        let mut server = Accepting::new(listener, local_addr, acceptor, metrics);
         tokio::pin!(shutdown);
         let first = tokio::select! {
             () = &mut shutdown => None,
