@@ -1,11 +1,15 @@
-//! The `mesh-control` command line: `serve`, `bootstrap` and `validate`.
+//! The `mesh-control` command line: `serve`, `bootstrap` and `validate`, and `status`,
+//! `config` and `certs`, which ask a running mesh-control through its admin endpoint.
 //!
 //! The binary's `main` only calls [`main`], so other binaries (the demo) can run the same
 //! commands.
 
+mod admin_client;
 mod ca;
 mod cert_files;
+mod status;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,14 +23,18 @@ use mesh_core::xds::type_url;
 use tokio::sync::watch;
 
 use crate::ads::ClientRegistry;
-use crate::config::{self, WorkloadIdentity};
+use crate::config::{self, Reloads, WorkloadIdentity};
 use crate::server::{self, Listeners, ServeSettings};
 use ca::{CaArgs, parse_identity};
+
+pub use admin_client::{AdminError, DEFAULT_ADMIN_URL};
 
 /// The default address of the plaintext xDS server.
 pub const DEFAULT_XDS_ADDR: &str = "127.0.0.1:15010";
 /// The default address of the TLS xDS server.
 pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:15012";
+/// The default address of the admin HTTP endpoint.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:15014";
 
 /// mesh-control: the control service of the proxyless mesh.
 ///
@@ -54,6 +62,29 @@ enum Command {
     Bootstrap(BootstrapArgs),
     /// Check a config directory: print a summary, or every error with its file and line.
     Validate(ValidateArgs),
+    /// Show every connected client and whether it accepted the latest config of each type
+    /// (SYNCED, STALE, NACKED), with the reason of every rejection.
+    Status(AdminArgs),
+    /// Show what one client (by node id) was sent and ACKed, per resource type.
+    Config(ConfigArgs),
+    /// List the certificates the CA issued since mesh-control started, with time to expiry.
+    Certs(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// The admin endpoint of the mesh-control to ask (its --admin-addr).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_ADMIN_URL)]
+    admin: String,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// The node id of the client, as `status` lists it.
+    #[arg(value_name = "NODE_ID")]
+    node_id: String,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +104,10 @@ struct ServeArgs {
     /// when taken].
     #[arg(long, value_name = "IP:PORT")]
     tls_addr: Option<SocketAddr>,
+    /// Address of the admin HTTP endpoint (metrics, health, client status) [default:
+    /// 127.0.0.1:15014, skipped with a warning when taken].
+    #[arg(long, value_name = "IP:PORT")]
+    admin_addr: Option<SocketAddr>,
     /// The CA's root certificate (PEM), instead of the one in the state directory.
     #[arg(long, value_name = "FILE", requires = "ca_key")]
     ca_cert: Option<PathBuf>,
@@ -133,6 +168,33 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Validate(args) => validate(&args.dir),
+        Command::Status(args) => ask(|| status::status(&args.admin)),
+        Command::Config(args) => ask(|| status::config(&args.admin.admin, &args.node_id)),
+        Command::Certs(args) => ask(|| status::certs(&args.admin)),
+    }
+}
+
+/// Runs one request to the admin endpoint and prints its answer, or why there is none.
+fn ask<F: Future<Output = Result<String, AdminError>>>(request: impl FnOnce() -> F) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(request()) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -170,17 +232,26 @@ fn serve(args: ServeArgs) -> ExitCode {
         let plaintext = server::bind(args.xds_addr).await?;
         let tls = match args.tls_addr {
             Some(addr) => Some(server::bind(addr).await?),
-            None => bind_default_tls().await,
+            None => bind_default(DEFAULT_TLS_ADDR, "not serving TLS").await,
         };
-        let listeners = Listeners { plaintext, tls };
+        let admin = match args.admin_addr {
+            Some(addr) => Some(server::bind(addr).await?),
+            None => bind_default(DEFAULT_ADMIN_ADDR, "not serving the admin endpoint").await,
+        };
+        let listeners = Listeners {
+            plaintext,
+            tls,
+            admin,
+        };
         let settings = ServeSettings {
             warm_up: Duration::from_secs(args.warm_up),
-            ca,
+            ..ServeSettings::new(ca)
         };
+        let reloads: Reloads = settings.reloads.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(initial));
         if let Some(dir) = args.config {
             tokio::spawn(async move {
-                if let Err(e) = config::watch_dir(dir, config_tx).await {
+                if let Err(e) = config::watch_dir(dir, config_tx, reloads).await {
                     tracing::error!("hot reload is off: {e}");
                 }
             });
@@ -203,15 +274,15 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Binds the default TLS address, or logs why not and goes on without TLS: the plaintext port
-/// is the one that matters for a local setup, and a second mesh-control (a test, a demo)
-/// should not fail for the lack of it.
-async fn bind_default_tls() -> Option<tokio::net::TcpListener> {
-    let addr = DEFAULT_TLS_ADDR.parse().ok()?;
+/// Binds a default address (TLS, admin), or logs `skipped` and why and goes on without it:
+/// the plaintext port is the one that matters for a local setup, and a second mesh-control
+/// (a test, a demo) should not fail for the lack of the others.
+async fn bind_default(addr: &str, skipped: &str) -> Option<tokio::net::TcpListener> {
+    let addr = addr.parse().ok()?;
     match server::bind(addr).await {
         Ok(listener) => Some(listener),
         Err(e) => {
-            tracing::warn!("not serving TLS: {e}");
+            tracing::warn!("{skipped}: {e}");
             None
         }
     }

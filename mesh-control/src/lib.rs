@@ -1,9 +1,11 @@
 //! mesh-control: the control service of the proxyless mesh.
 
+pub mod admin;
 pub mod ads;
 pub mod ca;
 pub mod cli;
 pub mod config;
+mod metrics;
 pub mod names;
 pub mod registry;
 pub mod server;

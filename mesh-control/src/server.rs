@@ -4,6 +4,7 @@
 //! a test), rebuilds the snapshot whenever the config or the self-registrations change, and
 //! serves ADS and the certificate service until shutdown: in plaintext on one listener and,
 //! when given a second, over TLS with a server certificate from the CA ([`crate::ca::tls`]).
+//! Given an admin listener, it also serves the admin HTTP endpoint ([`crate::admin`]).
 
 use std::future::Future;
 use std::io;
@@ -17,9 +18,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use mesh_core::telemetry::Metrics;
+
+use crate::admin::{self, AdminState};
 use crate::ads::{AdsServer, ClientRegistry};
-use crate::ca::{CaService, CertificateAuthority, TlsSetupError, tls};
-use crate::config::MeshConfig;
+use crate::ca::{CaService, CertificateAuthority, IssuedLog, TlsSetupError, tls};
+use crate::config::{MeshConfig, Reloads};
 use crate::registry::Registry;
 use crate::snapshot::{self, BuildSettings, EmptyAssignments, Snapshot, foreign_ids};
 
@@ -51,6 +55,8 @@ pub struct Listeners {
     pub plaintext: TcpListener,
     /// xDS and the CA over TLS (`--tls-addr`), if wanted.
     pub tls: Option<TcpListener>,
+    /// The admin HTTP endpoint (`--admin-addr`), if wanted.
+    pub admin: Option<TcpListener>,
 }
 
 /// How the control server runs.
@@ -61,9 +67,25 @@ pub struct ServeSettings {
     pub warm_up: Duration,
     /// The CA that signs workload certificates; it also names the trust domain.
     pub ca: Arc<CertificateAuthority>,
+    /// Where mesh-control's metrics are registered and read from by `/metrics`.
+    pub metrics: Metrics,
+    /// What config reloads did (fed by [`crate::config::watch_dir`]), shown by `/config`.
+    pub reloads: Reloads,
 }
 
 impl ServeSettings {
+    /// Settings for `ca` with no warm-up, the process's [`Metrics::global`] registry and no
+    /// reloads yet.
+    pub fn new(ca: Arc<CertificateAuthority>) -> Self {
+        let metrics = Metrics::global().clone();
+        Self {
+            warm_up: Duration::ZERO,
+            ca,
+            reloads: Reloads::new(&metrics),
+            metrics,
+        }
+    }
+
     /// The trust domain of the mesh's identities, such as `cluster.local`.
     pub fn trust_domain(&self) -> &TrustDomain {
         self.ca.trust_domain()
@@ -97,7 +119,28 @@ pub async fn serve(
         config.clone(),
         settings.trust_domain().clone(),
     ));
-    let ca = CaService::new(settings.ca.clone(), config.clone()).into_service();
+    let issued = IssuedLog::new();
+    let ca = CaService::new(
+        settings.ca.clone(),
+        config.clone(),
+        issued.clone(),
+        &settings.metrics,
+    )
+    .into_service();
+    let admin = listeners.admin.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("mesh-control admin endpoint on http://{addr}");
+        }
+        let state = AdminState {
+            clients: clients.clone(),
+            config: config.clone(),
+            snapshots: snapshots.clone(),
+            issued,
+            reloads: settings.reloads.clone(),
+            metrics: settings.metrics.clone(),
+        };
+        tokio::spawn(admin::serve(listener, state)).abort_handle()
+    });
     let publisher = tokio::spawn(snapshot::publish(
         config,
         registry.subscribe(),
@@ -119,14 +162,14 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         publisher.abort();
-        if let Some(renewer) = renewer {
-            renewer.abort();
+        for task in renewer.into_iter().chain(admin) {
+            task.abort();
         }
     }
     .boxed()
     .shared();
 
-    let ads = AdsServer::new(snapshots, registry, clients).into_service();
+    let ads = AdsServer::new(snapshots, registry, clients, &settings.metrics).into_service();
     if let Ok(addr) = listeners.plaintext.local_addr() {
         tracing::info!("mesh-control listening on {addr}");
     }
@@ -245,11 +288,9 @@ mod tests {
         let listeners = Listeners {
             plaintext,
             tls: Some(tls),
+            admin: None,
         };
-        let settings = ServeSettings {
-            warm_up: Duration::ZERO,
-            ca: ca.clone(),
-        };
+        let settings = ServeSettings::new(ca.clone());
         let server = tokio::spawn(async move {
             let result = serve(
                 listeners,

@@ -19,12 +19,15 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
+use mesh_core::telemetry::Metrics;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status, Streaming};
 
-pub use status::{ClientRegistry, ClientStatus, Nack, TypeStatus};
+pub use status::{ClientRegistry, ClientStatus, Nack, SyncState, TypeStatus};
 
+use crate::metrics::ControlMetrics;
 use crate::registry::Registry;
 use crate::snapshot::Snapshot;
 
@@ -39,20 +42,23 @@ pub struct AdsServer {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     registry: Registry,
     clients: ClientRegistry,
+    metrics: ControlMetrics,
 }
 
 impl AdsServer {
-    /// Serves `snapshots`, registers endpoints in `registry` and keeps client status in
-    /// `clients`.
+    /// Serves `snapshots`, registers endpoints in `registry`, keeps client status in
+    /// `clients` and counts in `metrics`.
     pub fn new(
         snapshots: watch::Receiver<Arc<Snapshot>>,
         registry: Registry,
         clients: ClientRegistry,
+        metrics: &Metrics,
     ) -> Self {
         Self {
             snapshots,
             registry,
             clients,
+            metrics: ControlMetrics::of(metrics),
         }
     }
 
@@ -73,7 +79,13 @@ impl AggregatedDiscoveryService for AdsServer {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(RESPONSE_BUFFER);
-        tokio::spawn(session::run(self.clone(), request.into_inner(), tx));
+        let peer_identity = peer_spiffe_id(&request).map(|id| id.to_string());
+        tokio::spawn(session::run(
+            self.clone(),
+            request.into_inner(),
+            tx,
+            peer_identity,
+        ));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -86,6 +98,16 @@ impl AggregatedDiscoveryService for AdsServer {
              use StreamAggregatedResources (delta xDS is not supported)",
         ))
     }
+}
+
+/// What tonic records of a connection of the TLS port ([`crate::ca::tls::incoming`]); tonic
+/// names the type only with its own TLS features on, so it is reached through the trait.
+type TlsInfo = <tokio_rustls::server::TlsStream<tokio::net::TcpStream> as Connected>::ConnectInfo;
+
+/// The SPIFFE ID of the client's certificate, on a stream of the TLS port.
+fn peer_spiffe_id<T>(request: &Request<T>) -> Option<spiffe::SpiffeId> {
+    let tls = request.extensions().get::<TlsInfo>()?;
+    mesh_core::identity::peer_spiffe_id(&tls.peer_certs()?)
 }
 
 #[cfg(test)]

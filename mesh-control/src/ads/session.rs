@@ -5,6 +5,7 @@ use std::sync::Arc;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use futures_util::StreamExt;
 use mesh_core::xds::type_url;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
 
@@ -20,10 +21,12 @@ pub(crate) type Responses = mpsc::Sender<Result<DiscoveryResponse, Status>>;
 ///
 /// The first request names the node; its registrations (if any) and its status entry last
 /// until this function returns, however it returns.
+/// `peer_identity` is the SPIFFE ID of the client's certificate on an mTLS stream.
 pub(crate) async fn run(
     server: AdsServer,
     mut requests: Streaming<DiscoveryRequest>,
     responses: Responses,
+    peer_identity: Option<String>,
 ) {
     let first = tokio::select! {
         first = requests.next() => first,
@@ -57,15 +60,16 @@ pub(crate) async fn run(
         tracing::info!(node = %node.id, service = %r.service, address = %r.address, "endpoint registered");
     }
     let _registration = server.registry.register(registered);
-    let client = server.clients.connect(&node.id);
+    let client = server.clients.connect(&node.id, peer_identity);
+    let _connected = Connected::new(&server.metrics.connected_clients);
     tracing::info!(node = %node.id, "ADS client connected");
 
-    let mut state = StreamState::new(&node.id);
+    let mut state = StreamState::new(&node.id, client, server.metrics.clone());
     let mut next = Some(first);
     loop {
         if let Some(request) = next.take() {
             let snapshot = Arc::clone(&snapshots.borrow());
-            if let Some(response) = state.on_request(&request, &snapshot, &client)
+            if let Some(response) = state.on_request(&request, &snapshot)
                 && responses.send(Ok(response)).await.is_err()
             {
                 break;
@@ -93,6 +97,22 @@ pub(crate) async fn run(
         }
     }
     tracing::info!(node = %node.id, "ADS client disconnected");
+}
+
+/// Counts a stream in the connected-clients gauge while it lives.
+struct Connected(Gauge);
+
+impl Connected {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Completes when the snapshot sender is dropped: the server is stopping.

@@ -7,6 +7,9 @@
 //! response is already on its way. A request that changes the names gets a response. A new
 //! snapshot gets a response for each type whose content, for this stream, changed.
 //!
+//! Every response, ACK and NACK is recorded in the stream's [`ClientEntry`] (for status) and
+//! in the metrics: pushes and NACKs per type, and the time from a response to its ACK.
+//!
 //! LDS and CDS subscriptions with no names on the first request are wildcard (everything);
 //! `*` asks for everything explicitly. Responses hold every subscribed resource that exists:
 //! a name that is absent from an LDS or CDS response tells a gRPC client it does not exist.
@@ -17,8 +20,10 @@ use std::hash::{DefaultHasher, Hasher};
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use mesh_core::xds::type_url;
+use tokio::time::Instant;
 
 use super::status::{ClientEntry, Nack};
+use crate::metrics::ControlMetrics;
 use crate::snapshot::{Resource, Snapshot};
 
 /// The order in which changed types are pushed: clusters before their endpoints, listeners
@@ -39,6 +44,10 @@ struct Subscription {
     nonce: String,
     /// The content hash of our last response of this type.
     sent: Option<u64>,
+    /// The version of our last response of this type.
+    version: String,
+    /// When our last response of this type was made; `None` once answered.
+    sent_at: Option<Instant>,
 }
 
 /// One stream's subscriptions and what was sent on it.
@@ -47,15 +56,19 @@ pub(crate) struct StreamState {
     node_id: String,
     last_nonce: u64,
     subscriptions: BTreeMap<String, Subscription>,
+    client: ClientEntry,
+    metrics: ControlMetrics,
 }
 
 impl StreamState {
-    /// A stream with no subscriptions yet.
-    pub(crate) fn new(node_id: &str) -> Self {
+    /// A stream with no subscriptions yet, recording into `client` and `metrics`.
+    pub(crate) fn new(node_id: &str, client: ClientEntry, metrics: ControlMetrics) -> Self {
         Self {
             node_id: node_id.to_string(),
             last_nonce: 0,
             subscriptions: BTreeMap::new(),
+            client,
+            metrics,
         }
     }
 
@@ -64,7 +77,6 @@ impl StreamState {
         &mut self,
         request: &DiscoveryRequest,
         snapshot: &Snapshot,
-        client: &ClientEntry,
     ) -> Option<DiscoveryResponse> {
         let type_url = request.type_url.as_str();
         if snapshot.resources(type_url).is_none() {
@@ -88,6 +100,8 @@ impl StreamState {
             tracing::debug!(node = %self.node_id, type_url, nonce = %request.response_nonce, "ignoring a request with a stale nonce");
             return None;
         }
+        let metrics = self.metrics.for_type(type_url);
+        let answered = subscription.sent_at.take();
         match &request.error_detail {
             Some(error) => {
                 tracing::warn!(
@@ -97,15 +111,26 @@ impl StreamState {
                     message = %error.message,
                     "client rejected (NACKed) a response"
                 );
-                client.nack(
+                self.client.nack(
                     type_url,
                     Nack {
+                        version: subscription.version.clone(),
                         nonce: request.response_nonce.clone(),
                         message: error.message.clone(),
                     },
                 );
+                if let Some(metrics) = metrics {
+                    metrics.nacks.inc();
+                }
             }
-            None => client.ack(type_url, &request.version_info),
+            None => {
+                self.client.ack(type_url, &request.version_info);
+                if let (Some(metrics), Some(sent_at)) = (metrics, answered) {
+                    metrics
+                        .ack_duration
+                        .observe(sent_at.elapsed().as_secs_f64());
+                }
+            }
         }
         if subscription.names == names {
             return None;
@@ -141,18 +166,26 @@ impl StreamState {
     fn send(
         &mut self,
         type_url: &str,
-        resources: Vec<Cow<'_, Resource>>,
+        resources: Vec<(String, Cow<'_, Resource>)>,
         hash: u64,
         snapshot: &Snapshot,
     ) -> DiscoveryResponse {
         self.last_nonce += 1;
         let nonce = self.last_nonce.to_string();
+        let version = snapshot.version().to_string();
         if let Some(subscription) = self.subscriptions.get_mut(type_url) {
             subscription.nonce = nonce.clone();
             subscription.sent = Some(hash);
+            subscription.version.clone_from(&version);
+            subscription.sent_at = Some(Instant::now());
         }
+        if let Some(metrics) = self.metrics.for_type(type_url) {
+            metrics.pushes.inc();
+        }
+        let (names, resources): (Vec<String>, Vec<_>) = resources.into_iter().unzip();
+        self.client.sent(type_url, &version, names);
         DiscoveryResponse {
-            version_info: snapshot.version().to_string(),
+            version_info: version,
             resources: resources.into_iter().map(|r| r.into_owned().any).collect(),
             type_url: type_url.to_string(),
             nonce,
@@ -166,12 +199,12 @@ fn is_wildcard_type(type_url: &str) -> bool {
     type_url == type_url::LISTENER || type_url == type_url::CLUSTER
 }
 
-/// The resources a subscription gets from `snapshot`, by name, and a hash of them.
+/// The resources a subscription gets from `snapshot` with their names, and a hash of them.
 fn content<'s>(
     subscription: &Subscription,
     type_url: &str,
     snapshot: &'s Snapshot,
-) -> (Vec<Cow<'s, Resource>>, u64) {
+) -> (Vec<(String, Cow<'s, Resource>)>, u64) {
     let mut found: BTreeMap<&str, Cow<'s, Resource>> = BTreeMap::new();
     if subscription.wildcard
         && let Some(all) = snapshot.resources(type_url)
@@ -194,5 +227,10 @@ fn content<'s>(
         hasher.write(name.as_bytes());
         hasher.write_u64(resource.hash);
     }
-    (found.into_values().collect(), hasher.finish())
+    let hash = hasher.finish();
+    let named = found
+        .into_iter()
+        .map(|(name, resource)| (name.to_string(), resource))
+        .collect();
+    (named, hash)
 }

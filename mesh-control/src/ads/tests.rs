@@ -53,7 +53,7 @@ async fn start() -> Harness {
         BuildSettings::default().trust_domain,
     ));
     let clients = ClientRegistry::new();
-    let server = AdsServer::new(snapshots, registry, clients.clone());
+    let server = AdsServer::new(snapshots, registry, clients.clone(), &Metrics::new());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(

@@ -22,7 +22,7 @@ use super::root::RootCa;
 use crate::config::WorkloadIdentity;
 
 /// How far back a certificate's validity starts, for clocks that run behind ours.
-const CLOCK_SKEW: Duration = Duration::from_secs(30);
+pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
 /// The CA: a root, the trust domain it names identities in, and the longest SVID lifetime.
 #[derive(Debug)]

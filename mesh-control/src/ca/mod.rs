@@ -12,6 +12,7 @@
 //! | [`issue`] | what a workload certificate holds, and signing it |
 //! | `auth` | credentials: join tokens from the config; the seam for Kubernetes tokens |
 //! | [`service`] | the gRPC `IstioCertificateService` |
+//! | [`issued`] | the certificates issued lately, for the admin endpoint |
 //! | [`tls`] | xDS and the CA over TLS, with a server certificate from this CA |
 //!
 //! The CA key never leaves mesh-control: it is not sent, not logged, and only the root
@@ -20,12 +21,14 @@
 mod auth;
 mod error;
 pub mod issue;
+pub mod issued;
 pub mod root;
 pub mod service;
 pub mod tls;
 
 pub use error::{CaError, IssueError, TlsSetupError};
 pub use issue::{CertificateAuthority, IssuedCert};
+pub use issued::{IssuedLog, IssuedRecord};
 pub use root::RootCa;
 pub use service::CaService;
 

@@ -55,6 +55,10 @@ impl RootCa {
     pub fn load_or_generate(state_dir: &Path) -> Result<(RootCa, bool), CaError> {
         match Self::load(state_dir) {
             Err(CaError::Missing { .. }) => {}
+            // The key without the certificate: another mesh-control may be writing it now.
+            Err(CaError::Incomplete { .. }) => {
+                return Self::load_when_complete(state_dir).map(|root| (root, false));
+            }
             loaded => return loaded.map(|root| (root, false)),
         }
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(CaError::Generate)?;

@@ -3,7 +3,11 @@
 //! A call carries a CSR and, in its `authorization` header, a credential. The credential decides
 //! the identity (module `auth`); the CA signs the CSR's key for it
 //! ([`CertificateAuthority::sign_csr`]). Every certificate signed is logged at info (identity,
-//! serial, expiry); every refusal at warn (peer address and reason, never the token).
+//! serial, expiry) and kept in the [`IssuedLog`]; every refusal at warn (peer address and
+//! reason, never the token). Both are counted in `mesh_control_csrs_total{result}`.
+//!
+//! A requester may name its xDS node id in the [`NODE_ID_HEADER`] header; the admin endpoint
+//! then shows that node's identity even on a plaintext ADS stream.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -18,24 +22,37 @@ use tonic::{Request, Response, Status};
 use super::auth::{Authenticator, Credential};
 use super::error::IssueError;
 use super::issue::CertificateAuthority;
+use super::issued::IssuedLog;
 use crate::config::MeshConfig;
+use crate::metrics::ControlMetrics;
+use mesh_core::telemetry::Metrics;
+
+/// The request header in which a requester may name its xDS node id.
+pub const NODE_ID_HEADER: &str = "mesh-node-id";
 
 /// The gRPC certificate service of mesh-control.
 #[derive(Clone, Debug)]
 pub struct CaService {
     authority: Arc<CertificateAuthority>,
     authenticator: Authenticator,
+    issued: IssuedLog,
+    metrics: ControlMetrics,
 }
 
 impl CaService {
-    /// Signs with `authority` for the credentials that the latest config on `config` accepts.
+    /// Signs with `authority` for the credentials that the latest config on `config` accepts,
+    /// keeps what it signs in `issued` and counts in `metrics`.
     pub fn new(
         authority: Arc<CertificateAuthority>,
         config: watch::Receiver<Arc<MeshConfig>>,
+        issued: IssuedLog,
+        metrics: &Metrics,
     ) -> Self {
         Self {
             authority,
             authenticator: Authenticator::new(config),
+            issued,
+            metrics: ControlMetrics::of(metrics),
         }
     }
 
@@ -54,7 +71,13 @@ impl IstioCertificateService for CaService {
         let peer = request
             .remote_addr()
             .map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+        let node_id = request
+            .metadata()
+            .get(NODE_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
         let refuse = |status: Status| {
+            self.metrics.csrs_refused.inc();
             tracing::warn!(%peer, reason = status.message(), "certificate request refused");
             status
         };
@@ -77,6 +100,8 @@ impl IstioCertificateService for CaService {
             %peer,
             "certificate signed"
         );
+        self.metrics.csrs_signed.inc();
+        self.issued.record(&issued, node_id);
         Ok(Response::new(IstioCertificateResponse {
             cert_chain: issued.chain_pem,
         }))
@@ -111,7 +136,8 @@ mod tests {
         };
         config.join_tokens.insert("dev-a".into(), identity);
         let config = watch::Sender::new(Arc::new(config));
-        (dir, CaService::new(ca, config.subscribe()))
+        let service = CaService::new(ca, config.subscribe(), IssuedLog::new(), &Metrics::new());
+        (dir, service)
     }
 
     fn csr(uri: Option<&str>) -> String {
@@ -149,6 +175,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(chain.len(), 2);
+        assert_eq!(service.issued.newest_first().len(), 1);
 
         let status = call(&service, None, csr(None)).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);

@@ -26,6 +26,7 @@
 mod error;
 mod kinds;
 mod model;
+mod reloads;
 mod resolve;
 mod source;
 mod watch;
@@ -39,6 +40,7 @@ pub use model::{
     AuthorizationConfig, AuthzRuleConfig, Caller, MeshConfig, PortConfig, ServiceConfig,
     ServiceRef, ServiceTls, TlsMode, WorkloadIdentity,
 };
+pub use reloads::{ReloadFailure, Reloads};
 pub use watch::{WatchError, watch_dir};
 
 /// The embedded default config (the serviceA -> serviceB demo), as YAML text.

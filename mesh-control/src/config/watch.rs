@@ -6,7 +6,8 @@
 //! the directory is reloaded once it has been quiet for [`DEBOUNCE`], or at the latest
 //! [`MAX_DELAY`] after the first change. The whole directory is then loaded again; a valid config
 //! that differs from the current one is sent, an invalid one is logged and the last good config
-//! stays (fail static).
+//! stays (fail static). Every reload, the one when the watch starts included, is recorded in
+//! [`Reloads`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 
-use super::{ConfigErrors, MeshConfig, load_dir};
+use super::{ConfigErrors, MeshConfig, Reloads, load_dir};
 
 /// How long the directory must be quiet before it is reloaded.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -38,8 +39,12 @@ pub struct WatchError {
 ///
 /// `tx` holds the config loaded so far (usually from [`load_dir`]); a reload that gives the same
 /// config sends nothing. Each error of an invalid config is logged with `tracing::warn!` (once,
-/// until the errors change) and the last good config stays.
-pub async fn watch_dir(dir: PathBuf, tx: watch::Sender<Arc<MeshConfig>>) -> Result<(), WatchError> {
+/// until the errors change) and the last good config stays. Outcomes go to `reloads`.
+pub async fn watch_dir(
+    dir: PathBuf,
+    tx: watch::Sender<Arc<MeshConfig>>,
+    reloads: Reloads,
+) -> Result<(), WatchError> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let handler = move |event: notify::Result<notify::Event>| {
         if event.as_ref().map_or(true, is_change) {
@@ -57,7 +62,7 @@ pub async fn watch_dir(dir: PathBuf, tx: watch::Sender<Arc<MeshConfig>>) -> Resu
 
     let mut last_errors = None;
     // A change made before the watch started would otherwise go unseen.
-    reload(&dir, &tx, &mut last_errors).await;
+    reload(&dir, &tx, &reloads, &mut last_errors).await;
     loop {
         tokio::select! {
             _ = tx.closed() => return Ok(()),
@@ -69,7 +74,7 @@ pub async fn watch_dir(dir: PathBuf, tx: watch::Sender<Arc<MeshConfig>>) -> Resu
                 break;
             }
         }
-        reload(&dir, &tx, &mut last_errors).await;
+        reload(&dir, &tx, &reloads, &mut last_errors).await;
     }
 }
 
@@ -86,6 +91,7 @@ fn is_change(event: &notify::Event) -> bool {
 async fn reload(
     dir: &Path,
     tx: &watch::Sender<Arc<MeshConfig>>,
+    reloads: &Reloads,
     last_errors: &mut Option<ConfigErrors>,
 ) {
     let owned = dir.to_path_buf();
@@ -93,6 +99,10 @@ async fn reload(
         Ok(loaded) => loaded,
         Err(e) => return tracing::warn!(dir = %dir.display(), "config reload failed: {e}"),
     };
+    match &loaded {
+        Ok(_) => reloads.succeeded(),
+        Err(errors) => reloads.failed(errors),
+    }
     match loaded {
         Ok(config) => {
             *last_errors = None;
@@ -140,7 +150,9 @@ mod tests {
         let file = dir.path().join("services.yaml");
         std::fs::write(&file, service("a")).unwrap();
         let (tx, mut rx) = watch::channel(Arc::new(load_dir(dir.path()).unwrap()));
-        let task = tokio::spawn(watch_dir(dir.path().to_path_buf(), tx));
+        let metrics = mesh_core::telemetry::Metrics::new();
+        let reloads = Reloads::new(&metrics);
+        let task = tokio::spawn(watch_dir(dir.path().to_path_buf(), tx, reloads.clone()));
 
         // A valid edit arrives.
         std::fs::write(&file, format!("{}---\n{}", service("a"), service("b"))).unwrap();
@@ -161,6 +173,13 @@ mod tests {
                 .is_err()
         );
         assert!(has(&rx.borrow(), "b"));
+        let failure = reloads.last_failure().expect("the failed reload is kept");
+        assert!(failure.errors.contains("services.yaml"), "{failure:?}");
+        let text = metrics.render_text();
+        assert!(
+            !text.contains("mesh_control_config_reloads_total{result=\"error\"} 0"),
+            "{text}"
+        );
 
         // A fix saved the way editors do (write elsewhere, rename over) arrives.
         let temp = dir.path().join(".services.yaml.tmp");
@@ -170,6 +189,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(reloads.last_failure(), None);
 
         // Added and removed files count too.
         std::fs::write(dir.path().join("more.yml"), service("d")).unwrap();
@@ -191,7 +211,8 @@ mod tests {
     #[tokio::test]
     async fn a_missing_directory_is_an_error() {
         let (tx, _rx) = watch::channel(Arc::new(MeshConfig::default()));
-        let err = watch_dir(PathBuf::from("/nonexistent/mesh-config"), tx)
+        let reloads = Reloads::new(&mesh_core::telemetry::Metrics::new());
+        let err = watch_dir(PathBuf::from("/nonexistent/mesh-config"), tx, reloads)
             .await
             .unwrap_err();
         assert!(

@@ -35,6 +35,8 @@ pub(crate) struct Serving {
     pub(crate) addr: String,
     /// The TLS xDS and CA address.
     pub(crate) tls_addr: String,
+    /// The admin endpoint, as `http://IP:PORT`.
+    pub(crate) admin: String,
 }
 
 /// Starts `serve --config config --state-dir state` on free ports.
@@ -46,6 +48,10 @@ pub(crate) async fn start_serving(config: &Path, state: &Path) -> Serving {
             "127.0.0.1:0",
             "--tls-addr",
             "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--warm-up",
+            "0",
         ])
         .arg("--config")
         .arg(config)
@@ -62,13 +68,20 @@ pub(crate) async fn start_serving(config: &Path, state: &Path) -> Serving {
         line.split_once(marker)
             .map(|(_, addr)| addr.trim().to_string())
     };
-    let (addr, tls_addr) = tokio::time::timeout(PATIENCE, async {
-        let mut addr = None;
+    let (addr, tls_addr, admin) = tokio::time::timeout(PATIENCE, async {
+        let (mut addr, mut admin) = (None, None);
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(found) = after(&line, "mesh-control listening on ") {
+            if let Some(found) = after(&line, "mesh-control admin endpoint on ") {
+                admin = Some(found);
+            } else if let Some(found) = after(&line, "mesh-control listening on ") {
                 addr = Some(found);
             } else if let Some(tls) = after(&line, "serving xDS and the CA over TLS on ") {
-                return (addr.expect("plaintext is announced first"), tls);
+                let addr = addr.expect("plaintext is announced first");
+                return (
+                    addr,
+                    tls,
+                    admin.expect("the admin endpoint is announced first"),
+                );
             }
         }
         panic!("serve exited before listening");
@@ -81,5 +94,6 @@ pub(crate) async fn start_serving(config: &Path, state: &Path) -> Serving {
         child,
         addr,
         tls_addr,
+        admin,
     }
 }

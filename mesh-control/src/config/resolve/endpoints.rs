@@ -5,6 +5,7 @@
 //! slice port's number, which is the Service port's target port, not the port clients dial.
 //! `conditions.ready: false` makes it unhealthy; absent or `true`, it is healthy.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
 use mesh_core::model::{Endpoint, HealthStatus};
@@ -116,9 +117,11 @@ pub(crate) fn add_slice(
         let Some(port) = catalog.port_mut(&service, index) else {
             continue;
         };
+        // A set, not a scan of the list: slices of 100k endpoints load in linear time.
+        let mut present: HashSet<SocketAddr> = port.endpoints.iter().map(|e| e.address).collect();
         for &(ip, health) in &endpoints {
             let address = SocketAddr::new(ip, target);
-            if !port.endpoints.iter().any(|e| e.address == address) {
+            if present.insert(address) {
                 port.endpoints.push(Endpoint {
                     address,
                     weight: 1,
