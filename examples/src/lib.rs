@@ -8,8 +8,12 @@
 //!   (or directly with `--no-mesh`) and returns serviceB's answer.
 //! - [`run`]: the one-command demo: starts mesh-control, two serviceB replicas and serviceA as
 //!   real processes, makes a batch of calls and prints a summary.
+//! - [`admin`]: the admin server of serviceA and serviceB (metrics, config dump, readiness).
+//! - [`access_log`]: reading the JSON access logs of the mesh's client and server.
 //! - [`process`]: spawning those processes and waiting until they listen (shared with the tests).
 
+pub mod access_log;
+pub mod admin;
 pub mod failure_modes;
 pub mod pb;
 pub mod process;

@@ -2,6 +2,10 @@
 //!
 //! `demo` runs the whole demo; `demo service-a`, `demo service-b` and `demo control` run one
 //! part of it (the demo starts itself again with those to get real, separate processes).
+//!
+//! Logs, traces and access logs are set up by `mesh_core::telemetry::init` (`RUST_LOG`,
+//! `MESH_LOG_FORMAT=json`, `OTEL_EXPORTER_OTLP_ENDPOINT`); `demo control` leaves that to
+//! mesh-control's own CLI.
 
 use std::process::ExitCode;
 
@@ -37,14 +41,15 @@ fn main() -> ExitCode {
         let argv = std::iter::once("mesh-control".to_string()).chain(args);
         return mesh_control::cli::run(mesh_control::cli::Cli::parse_from(argv));
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let service = match &cli.part {
+        Some(Part::ServiceA(_)) => "servicea",
+        Some(Part::ServiceB(_)) => "serviceb",
+        _ => "demo",
+    };
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
     let result = runtime.block_on(async {
+        // Held until the part returns, so spans still queued are exported before exit.
+        let _telemetry = mesh_core::telemetry::init(service)?;
         match cli.part {
             Some(Part::ServiceA(args)) => service_a::run(args).await.map(|()| true),
             Some(Part::ServiceB(args)) => service_b::run(args).await.map(|()| true),

@@ -2,7 +2,9 @@
 //!
 //! A process announces that it is ready with a line containing `listening on ADDR` on stdout or
 //! stderr; [`Proc::spawn`] waits for that line and keeps everything the process prints in a log
-//! file, so a failure can show what the process said.
+//! file, so a failure can show what the process said. An `admin listening on ADDR` line names
+//! the process's admin server instead: it never counts as the ready line, and
+//! [`Proc::addr_after`] finds it (or any other `MARKER ADDR`) in the log.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,6 +97,26 @@ impl Proc {
         &self.log
     }
 
+    /// The address after the first `marker` in the process's output (e.g. `"admin listening on"`),
+    /// waiting up to `timeout` for the process to print it.
+    pub async fn addr_after(&self, marker: &str, timeout: Duration) -> anyhow::Result<SocketAddr> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let log = self.log().await;
+            if let Some(addr) = log.lines().find_map(|line| addr_after(line, marker)) {
+                return Ok(addr);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "{} printed no `{marker} ADDR` line within {timeout:?}; its log:\n{}",
+                    self.name,
+                    tail(&self.log).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Everything the process has printed so far.
     pub async fn log(&self) -> String {
         tokio::fs::read_to_string(&self.log)
@@ -125,9 +147,20 @@ impl Proc {
     }
 }
 
-/// The address in a `... listening on ADDR ...` line.
+/// The marker of the line that names a process's admin server.
+pub const ADMIN_MARKER: &str = "admin listening on";
+
+/// The address in a `... listening on ADDR ...` line that is not an admin line.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("listening on ").nth(1)?;
+    if line.contains(ADMIN_MARKER) {
+        return None;
+    }
+    addr_after(line, "listening on")
+}
+
+/// The address right after `marker` in `line`.
+fn addr_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once(marker)?;
     let word = rest.split_whitespace().next()?;
     word.trim_end_matches([',', '.', ';']).parse().ok()
 }
@@ -181,5 +214,15 @@ mod tests {
             Some("[::1]:4000".parse().unwrap())
         );
         assert_eq!(listening_addr("listening soon"), None);
+    }
+
+    #[test]
+    fn an_admin_line_is_not_the_ready_line() {
+        let line = "servicea admin listening on 127.0.0.1:15000";
+        assert_eq!(listening_addr(line), None);
+        assert_eq!(
+            addr_after(line, ADMIN_MARKER),
+            Some("127.0.0.1:15000".parse().unwrap())
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! Meshed, both calls go through the mesh: a `MeshChannel` for gRPC and a `MeshHttpClient` for
 //! HTTP, routed and balanced by what mesh-control says; `GET /counters` tells what the mesh's
 //! resilience policies did so far. With `--no-mesh` they go straight to the serviceB addresses
-//! given, each in turn, with no retries.
+//! given, each in turn, with no retries. With `--admin-addr` it also serves the
+//! [admin endpoints](crate::admin); it is ready once it knows serviceB's route.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +24,10 @@ use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::PeerIdentity;
 use mesh_core::xds::XdsClient;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use crate::admin::{self, AdminArgs, AdminParts};
 use crate::summary::MeshCounters;
 
 use crate::pb::GetRequest;
@@ -48,6 +51,9 @@ pub struct ServiceAArgs {
     /// A serviceB address, for `--no-mesh`. May be repeated: calls go to each in turn.
     #[arg(long)]
     pub direct: Vec<SocketAddr>,
+    /// The admin server.
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// What `GET /counters` answers: the mesh's counters of the gRPC channel and of the HTTP
@@ -244,8 +250,26 @@ fn checked_uri(uri: String) -> anyhow::Result<String> {
     Ok(uri)
 }
 
+/// Whether serviceA is ready: once the xDS Listener of its gRPC `target` is known, so calls
+/// can be routed. Follows the Listener until the admin server lets go of the receiver.
+fn readiness(xds: &XdsClient, target: &str) -> watch::Receiver<bool> {
+    let (ready, receiver) = watch::channel(false);
+    let mut listener = xds.listener(target.trim_start_matches("xds:///"));
+    tokio::spawn(async move {
+        loop {
+            ready.send_replace(listener.current().present().is_some());
+            tokio::select! {
+                changed = listener.changed() => if changed.is_err() { return },
+                () = ready.closed() => return,
+            }
+        }
+    });
+    receiver
+}
+
 /// Runs serviceA until SIGINT or SIGTERM.
 pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
+    let mut admin_parts = AdminParts::default();
     let upstream = if args.no_mesh {
         let mut replicas = Vec::new();
         for addr in &args.direct {
@@ -268,6 +292,10 @@ pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
         if let Some(identity) = crate::service_b::identity(&bootstrap).await? {
             builder = builder.identity(identity);
         }
+        admin_parts = AdminParts {
+            ready: Some(readiness(&xds, &args.target)),
+            xds: Some(xds.clone()),
+        };
         Upstream::Mesh {
             channel: builder.channel(&xds, &args.target)?,
             http: builder.http_client(&xds),
@@ -281,6 +309,7 @@ pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
         .with_state(Arc::new(upstream));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("servicea listening on {}", listener.local_addr()?);
+    let _admin = admin::start("servicea", &args.admin, admin_parts).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::service_b::shutdown_signal())
         .await?;

@@ -2,7 +2,8 @@
 //! replica answered.
 //!
 //! Meshed (the default), it reads the gRPC xDS bootstrap from the environment and registers the
-//! services named by `--register` with mesh-control for as long as it runs.
+//! services named by `--register` with mesh-control for as long as it runs. With
+//! `--admin-addr` it also serves the process's metrics on an [admin server](crate::admin).
 //!
 //! It can fail a share of its calls, answer late or never answer (see [`crate::failure_modes`]),
 //! and logs how many calls it received when it stops.
@@ -19,6 +20,7 @@ use mesh_core::identity::{Identity, JOIN_TOKEN_ENV, PeerIdentity};
 use mesh_server::MeshServer;
 use tonic::{Request, Response, Status};
 
+use crate::admin::{self, AdminArgs, AdminParts};
 use crate::failure_modes::{Behaviour, FailureModes, Verdict};
 use crate::pb::service_b_server::{ServiceB, ServiceBServer};
 use crate::pb::{GetReply, GetRequest};
@@ -42,6 +44,9 @@ pub struct ServiceBArgs {
     /// How the replica misbehaves.
     #[command(flatten)]
     pub failures: FailureModes,
+    /// The admin server (metrics; readiness is the server's own `GET /ready`).
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// The `demo.ServiceB` gRPC service of one replica.
@@ -168,6 +173,11 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
             format!("registered as {:?}", args.register)
         }
     );
+    let parts = AdminParts {
+        xds: server.xds_client(),
+        ..AdminParts::default()
+    };
+    let _admin = admin::start(&args.replica, &args.admin, parts).await?;
     let behaviour = replica.behaviour().clone();
     let shutdown = async move {
         shutdown_signal().await;

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use examples::process::Proc;
 use support::{
-    JOIN_TOKENS, Mesh, PLAINTEXT, assert_eventually, authorize_only, call_n, demo_cmd, get,
-    proto_dir, python, python_dir, static_service, two_versions_with,
+    JOIN_TOKENS, Mesh, PLAINTEXT, STRICT, assert_eventually, authorize_only, call_n, get,
+    proto_dir, python, python_dir, static_service, two_versions_with, xds_client_cmd,
 };
 use tokio::process::Command;
 
@@ -24,7 +24,7 @@ async fn grpcio_xds_client_follows_the_weighted_split() {
     // Both versions registered (a Rust client gets answers from both) before Python starts.
     let (mesh, _client) = two_versions_with(80, 20, PLAINTEXT).await;
 
-    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let bootstrap = mesh.plaintext_bootstrap("python-client").await;
     let result = xds_client(&bootstrap, &["--calls", "1000"]).await;
     let v1 = result["replicas"]["serviceb-v1"].as_u64().unwrap_or(0);
     let v2 = result["replicas"]["serviceb-v2"].as_u64().unwrap_or(0);
@@ -79,40 +79,10 @@ spec: {{ targetRef: {{ kind: Service, name: pyb }}, mode: DISABLE }}
 }
 
 /// `mesh-control bootstrap` for a client without certificates.
-async fn plaintext_bootstrap(mesh: &Mesh) -> String {
-    let xds = mesh.xds_addr.to_string();
-    let out = demo_cmd(&[
-        "control",
-        "bootstrap",
-        "--node-id",
-        "python-client",
-        "--xds-server",
-        &xds,
-    ])
-    .output()
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "bootstrap failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Runs `xds_client.py` against `xds:///serviceb.demo:50051` with `bootstrap` and more `args`,
 /// and returns the JSON it prints.
 async fn xds_client(bootstrap: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(python())
-        .arg(python_dir().join("xds_client.py"))
-        .args(["--target", "xds:///serviceb.demo:50051"])
-        .args(args)
-        .arg("--proto-dir")
-        .arg(proto_dir())
-        .env("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap)
-        .output()
-        .await
-        .unwrap();
+    let out = xds_client_cmd(bootstrap, args).output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -121,13 +91,6 @@ async fn xds_client(bootstrap: &str, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_str(stdout.trim()).unwrap()
 }
-
-/// Every Service of `demo` STRICT, its servers demo/serviceb.
-const STRICT: &str = r#"apiVersion: mesh.dev/v1alpha1
-kind: TLSPolicy
-metadata: { name: strict, namespace: demo }
-spec: { mode: STRICT, serviceAccounts: [serviceb] }
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_client_with_xds_credentials_calls_a_rust_server_over_mtls() {
@@ -286,7 +249,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_retries_as_the_route_policy_says() {
     let mesh = flaky_mesh(true, RETRY_UNAVAILABLE).await;
-    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let bootstrap = mesh.plaintext_bootstrap("python-client").await;
     let result = xds_client(&bootstrap, &["--calls", "1000", "--keep-going"]).await;
     eprintln!("grpcio: {result}");
     // Half the attempts reach the flaky replica, which fails 30 % of them: 15 % of attempts
@@ -305,7 +268,7 @@ async fn grpcio_retries_as_the_route_policy_says() {
 async fn grpcio_without_a_retry_policy_sees_the_failures() {
     // The control for the test above: the same replicas, no RoutePolicy.
     let mesh = flaky_mesh(true, "").await;
-    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let bootstrap = mesh.plaintext_bootstrap("python-client").await;
     let result = xds_client(&bootstrap, &["--calls", "1000", "--keep-going"]).await;
     eprintln!("grpcio: {result}");
     // About 15 % of 1000 calls fail (a binomial sd of ~11): 8 % is more than 6 sd below.
@@ -323,7 +286,7 @@ spec:
     abort: { grpcStatus: UNAVAILABLE, percent: 20 }
 "#;
     let mesh = flaky_mesh(false, fault).await;
-    let bootstrap = plaintext_bootstrap(&mesh).await;
+    let bootstrap = mesh.plaintext_bootstrap("python-client").await;
     let result = xds_client(&bootstrap, &["--calls", "1000", "--keep-going"]).await;
     eprintln!("grpcio: {result}");
     // 20 % of 1000 calls: a binomial sd of ~12.6, so 16..24 % is over 3 sd each way.

@@ -114,7 +114,7 @@ async fn batch(
     summary
 }
 
-async fn get(
+pub(super) async fn get(
     client: &Client<HttpConnector, Empty<Bytes>>,
     url: &str,
 ) -> Result<CallResult, String> {
@@ -122,7 +122,7 @@ async fn get(
     serde_json::from_slice(&body).map_err(|e| format!("bad answer from serviceA: {e}"))
 }
 
-async fn get_body(
+pub(super) async fn get_body(
     client: &Client<HttpConnector, Empty<Bytes>>,
     url: &str,
 ) -> Result<Bytes, String> {

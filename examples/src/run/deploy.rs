@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use mesh_core::admin::DEFAULT_ADMIN_ADDR;
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::JOIN_TOKEN_ENV;
 use tokio::process::Command;
 
 use super::RunArgs;
-use crate::process::Proc;
+use crate::process::{ADMIN_MARKER, Proc};
 
 /// The demo's replicas: (name, the service it registers as, whether it fails a share of calls).
 pub(super) const REPLICAS: [(&str, &str, bool); 3] = [
@@ -19,10 +20,18 @@ pub(super) const REPLICAS: [(&str, &str, bool); 3] = [
     ("serviceb-v1-flaky", "serviceb-v1.demo:50051", true),
 ];
 
+/// The env of a meshed app: JSON logs with access logs on, for the summary to read.
+const ACCESS_LOGS: [(&str, &str); 2] = [
+    ("RUST_LOG", "info,mesh::access=info"),
+    ("MESH_LOG_FORMAT", "json"),
+];
+
 /// The processes of one deployment, and where serviceA listens.
 pub(super) struct Deployment {
     pub(super) procs: Vec<Proc>,
     pub(super) service_a: String,
+    /// The base URL of serviceA's admin server, when it has one.
+    pub(super) service_a_admin: Option<String>,
     logs: PathBuf,
 }
 
@@ -32,6 +41,11 @@ impl Deployment {
         let addr = proc.addr();
         self.procs.push(proc);
         Ok(addr)
+    }
+
+    /// The process called `name`.
+    pub(super) fn proc(&self, name: &str) -> Option<&Proc> {
+        self.procs.iter().find(|p| p.name() == name)
     }
 
     pub(super) async fn stop(self) {
@@ -50,6 +64,7 @@ pub(super) async fn mesh(
     let mut d = Deployment {
         procs: Vec::new(),
         service_a: String::new(),
+        service_a_admin: None,
         logs: logs.to_path_buf(),
     };
     let state = logs.join("mesh-control-state");
@@ -71,8 +86,17 @@ pub(super) async fn mesh(
     for (replica, register, flaky) in REPLICAS {
         let mut cmd = command(
             exe,
-            &["service-b", "--replica", replica, "--register", register],
+            &[
+                "service-b",
+                "--replica",
+                replica,
+                "--register",
+                register,
+                "--admin-addr",
+                "127.0.0.1:0",
+            ],
         );
+        cmd.envs(ACCESS_LOGS);
         if flaky {
             cmd.args(["--fail-rate", &args.flaky_fail_rate.to_string()]);
         }
@@ -84,14 +108,29 @@ pub(super) async fn mesh(
         .env(JOIN_TOKEN_ENV, "dev-serviceb");
         d.spawn(replica, cmd).await?;
     }
-    let mut cmd = command(exe, &["service-a"]);
+    let mut cmd = command(exe, &["service-a", "--admin-addr", &service_a_admin_addr()]);
     cmd.env(
         "GRPC_XDS_BOOTSTRAP_CONFIG",
         Bootstrap::insecure(&xds, "servicea").to_json_pretty(),
     )
-    .env(JOIN_TOKEN_ENV, "dev-servicea");
+    .env(JOIN_TOKEN_ENV, "dev-servicea")
+    .envs(ACCESS_LOGS);
     d.service_a = format!("http://{}", d.spawn("servicea", cmd).await?);
+    let admin = d
+        .proc("servicea")
+        .context("serviceA was just started")?
+        .addr_after(ADMIN_MARKER, Duration::from_secs(10))
+        .await?;
+    d.service_a_admin = Some(format!("http://{admin}"));
     Ok((d, xds))
+}
+
+/// serviceA's admin address: the usual one when it is free, else any free port.
+fn service_a_admin_addr() -> String {
+    match std::net::TcpListener::bind(DEFAULT_ADMIN_ADDR) {
+        Ok(_) => DEFAULT_ADMIN_ADDR.to_string(),
+        Err(_) => "127.0.0.1:0".to_string(),
+    }
 }
 
 /// Plain serviceB `replicas` (name, flaky) and a serviceA calling them directly, in turn.
@@ -104,6 +143,7 @@ pub(super) async fn direct(
     let mut d = Deployment {
         procs: Vec::new(),
         service_a: String::new(),
+        service_a_admin: None,
         logs: logs.to_path_buf(),
     };
     let mut a_args = vec!["service-a".to_string(), "--no-mesh".to_string()];

@@ -4,12 +4,15 @@
 //! themselves (`serviceb-v1`, `serviceb-v2`, and `serviceb-v1-flaky`, a second replica of v1
 //! that fails a share of its calls), and serviceA calling `xds:///serviceb.demo:50051`, which
 //! the default config splits 80/20 between the two versions, with retries and outlier
-//! detection. Then the same calls without the mesh, to the same three replicas called directly
+//! detection; then one more call, as the access logs of serviceA and of the replica that served
+//! it tell it, and serviceA's request counters from its admin server's `/metrics` (at
+//! 127.0.0.1:15000 when free). Then the same calls without the mesh, to the same three replicas called directly
 //! in turn: the flaky replica's failures reach the caller. With `--no-mesh`: one healthy
 //! serviceB replica that serviceA calls directly, and nothing else.
 
 mod calls;
 mod deploy;
+mod observe;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -65,6 +68,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let (meshed, xds) = mesh(&exe, &logs, &args).await?;
     let route = " via xds:///serviceb.demo:50051 (route: 80 % v1, 20 % v2)";
     let (grpc, http) = batches(&client, &meshed.service_a, &args, true, route).await?;
+    let observed = match observe::observe(&client, &meshed).await {
+        Ok(observed) => observed.to_string(),
+        Err(e) => format!("  telemetry: not available: {e:#}\n"),
+    };
     meshed.stop().await;
 
     let replicas: Vec<(&str, bool)> = REPLICAS.iter().map(|(n, _, f)| (*n, *f)).collect();
@@ -80,7 +87,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     println!(
         "\nmesh demo: serviceA -> serviceB through the mesh (mesh-control at {xds}, embedded \
          default config);\n  serviceb-v1 has a second replica, serviceb-v1-flaky, that fails {} \
-         % of its calls\n\n{grpc}\n{http}\n\
+         % of its calls\n\n{grpc}\n{http}\n{observed}\n\
          the same calls without the mesh: serviceA -> the same three replicas, each in turn, no \
          retries\n\n{plain_grpc}\n{plain_http}\n\
          resilience: without the mesh {plain_failed} of {total} calls failed; with the mesh \

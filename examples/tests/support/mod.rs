@@ -6,6 +6,12 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+mod config;
+pub mod otlp;
+pub mod telemetry;
+
+pub use config::*;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,10 +30,12 @@ use mesh_core::model::ClusterLoadAssignment;
 use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
 use tokio::process::Command;
 
-/// The `demo` binary, which also runs mesh-control and serviceB.
+/// The `demo` binary, which also runs mesh-control and serviceB (access logs off).
 pub fn demo_cmd(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-    cmd.args(args).env("NO_COLOR", "1").env("RUST_LOG", "info");
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info,mesh::access=off");
     cmd
 }
 
@@ -53,6 +61,19 @@ pub fn python_dir() -> PathBuf {
 /// The demo proto directory.
 pub fn proto_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("proto")
+}
+
+/// `xds_client.py` (grpcio) calling `xds:///serviceb.demo:50051` with `bootstrap` and more
+/// `args`; it prints its results as one JSON line.
+pub fn xds_client_cmd(bootstrap: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(python_dir().join("xds_client.py"))
+        .args(["--target", "xds:///serviceb.demo:50051"])
+        .args(args)
+        .arg("--proto-dir")
+        .arg(proto_dir())
+        .env("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap);
+    cmd
 }
 
 /// A mesh on loopback: a config directory, mesh-control, and the processes of a test.
@@ -182,17 +203,60 @@ impl Mesh {
         token: &str,
         flags: &[&str],
     ) -> SocketAddr {
-        let mut cmd = demo_cmd(&["service-b", "--replica", replica, "--register", register]);
-        cmd.args(flags)
-            .env(
-                "GRPC_XDS_BOOTSTRAP_CONFIG",
-                self.bootstrap(replica).to_json_pretty(),
-            )
-            .env(JOIN_TOKEN_ENV, token);
-        let proc = Proc::spawn(replica, cmd, self.logs.path()).await.unwrap();
+        self.start_service_b_env(replica, register, token, flags, &[])
+            .await
+    }
+
+    /// [`Mesh::start_service_b_with`] with more environment variables `env`.
+    pub async fn start_service_b_env(
+        &mut self,
+        replica: &str,
+        register: &str,
+        token: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> SocketAddr {
+        let mut args = vec!["service-b", "--replica", replica, "--register", register];
+        args.extend(flags);
+        self.start_app(replica, &args, token, env).await
+    }
+
+    /// Starts a meshed serviceA (`GET /call` calls `xds:///serviceb.demo:50051`) as node
+    /// `servicea` with the identity of join token `dev-servicea`, more command-line `flags` and
+    /// environment variables `env`.
+    pub async fn start_service_a(&mut self, flags: &[&str], env: &[(&str, &str)]) -> SocketAddr {
+        let mut args = vec!["service-a"];
+        args.extend(flags);
+        self.start_app("servicea", &args, "dev-servicea", env).await
+    }
+
+    /// Starts `demo ARGS` as node `name` of this mesh, with the identity join `token` proves.
+    async fn start_app(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        token: &str,
+        env: &[(&str, &str)],
+    ) -> SocketAddr {
+        let mut cmd = demo_cmd(args);
+        cmd.env(
+            "GRPC_XDS_BOOTSTRAP_CONFIG",
+            self.bootstrap(name).to_json_pretty(),
+        )
+        .env(JOIN_TOKEN_ENV, token)
+        .envs(env.iter().copied());
+        let proc = Proc::spawn(name, cmd, self.logs.path()).await.unwrap();
         let addr = proc.addr();
         self.procs.push(proc);
         addr
+    }
+
+    /// The process called `name`.
+    pub fn proc(&self, name: &str) -> &Proc {
+        self.procs
+            .iter()
+            .find(|p| p.name() == name)
+            .expect("no such process")
     }
 
     /// Stops serviceB replica `name` (SIGTERM) and returns the calls it received and failed,
@@ -258,6 +322,29 @@ impl Mesh {
         assert!(
             out.status.success(),
             "bootstrap --cert-dir failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `mesh-control bootstrap` for node `node`: a gRPC xDS bootstrap without certificate
+    /// providers, as a non-Rust app without certificates gets it.
+    pub async fn plaintext_bootstrap(&self, node: &str) -> String {
+        let xds = self.xds_addr.to_string();
+        let out = demo_cmd(&[
+            "control",
+            "bootstrap",
+            "--node-id",
+            node,
+            "--xds-server",
+            &xds,
+        ])
+        .output()
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "bootstrap failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
@@ -417,55 +504,6 @@ pub fn failures(calls: &[Call]) -> BTreeMap<String, usize> {
     counts
 }
 
-/// Service `name` (port 50051) of namespace `demo`, served at 127.0.0.1:`port` as listed in a
-/// static EndpointSlice.
-pub fn static_service(name: &str, port: u16) -> String {
-    format!(
-        r#"apiVersion: v1
-kind: Service
-metadata: {{ name: {name}, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051, targetPort: {port} }}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-static
-  namespace: demo
-  labels: {{ kubernetes.io/service-name: {name} }}
-addressType: IPv4
-ports: [{{ name: grpc, port: {port} }}]
-endpoints:
-- addresses: ["127.0.0.1"]
-"#
-    )
-}
-
-/// An AuthorizationPolicy on Service `target` of `demo`: only demo/`caller` may call
-/// `/demo.ServiceB/Get` and `GET /hello`; everything else is denied.
-pub fn authorize_only(caller: &str, target: &str) -> String {
-    format!(
-        r#"apiVersion: mesh.dev/v1alpha1
-kind: AuthorizationPolicy
-metadata: {{ name: callers, namespace: demo }}
-spec:
-  targetRefs: [{{ kind: Service, name: {target} }}]
-  defaultAction: DENY
-  rules:
-  - name: {caller}-reads
-    action: ALLOW
-    from: [{{ serviceAccount: {caller} }}]
-    to:
-    - grpc: {{ service: demo.ServiceB, method: Get }}
-    - path: {{ prefix: /hello }}
-      methods: [GET]
-"#
-    )
-}
-
-/// Every Service of namespace `demo` in plaintext (for peers without certificates).
-pub const PLAINTEXT: &str = "apiVersion: mesh.dev/v1alpha1\nkind: TLSPolicy\nmetadata: { name: off, namespace: demo }\nspec: { mode: DISABLE }\n";
-
 /// Makes `n` calls and counts the answers by replica; failures are counted under `"error: ..."`.
 pub async fn call_n(client: &BClient<MeshChannel>, n: usize) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -542,58 +580,4 @@ pub async fn two_versions_with(v1: u32, v2: u32, more: &str) -> (Mesh, BClient<M
     )
     .await;
     (mesh, client)
-}
-
-/// Join tokens for demo/servicea (`dev-servicea`), demo/serviceb (`dev-serviceb`) and
-/// demo/impostor (`dev-impostor`).
-pub const JOIN_TOKENS: &str = r#"apiVersion: mesh.dev/v1alpha1
-kind: JoinToken
-metadata: { name: servicea, namespace: demo }
-spec: { token: dev-servicea, serviceAccount: servicea }
----
-apiVersion: mesh.dev/v1alpha1
-kind: JoinToken
-metadata: { name: serviceb, namespace: demo }
-spec: { token: dev-serviceb, serviceAccount: serviceb }
----
-apiVersion: mesh.dev/v1alpha1
-kind: JoinToken
-metadata: { name: impostor, namespace: demo }
-spec: { token: dev-impostor, serviceAccount: impostor }
-"#;
-
-/// The demo's Services and a GRPCRoute that splits `serviceb` between v1 and v2 (no
-/// TLSPolicy: the Services are PERMISSIVE and clients speak mTLS).
-pub fn split_config(v1: u32, v2: u32) -> String {
-    format!(
-        r#"{JOIN_TOKENS}---
-apiVersion: v1
-kind: Service
-metadata: {{ name: serviceb, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051 }}]
----
-apiVersion: v1
-kind: Service
-metadata: {{ name: serviceb-v1, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051 }}]
----
-apiVersion: v1
-kind: Service
-metadata: {{ name: serviceb-v2, namespace: demo }}
-spec:
-  ports: [{{ name: grpc, port: 50051 }}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {{ name: split, namespace: demo }}
-spec:
-  parentRefs: [{{ group: "", kind: Service, name: serviceb, port: 50051 }}]
-  rules:
-  - backendRefs:
-    - {{ name: serviceb-v1, port: 50051, weight: {v1} }}
-    - {{ name: serviceb-v2, port: 50051, weight: {v2} }}
-"#
-    )
 }
