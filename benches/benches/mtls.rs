@@ -64,13 +64,11 @@ async fn start_mesh(mode: &str) -> Mesh {
     let (_config_tx, config_rx) = tokio::sync::watch::channel(Arc::new(config));
     let plaintext = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bootstrap = Bootstrap::insecure(plaintext.local_addr().unwrap().to_string(), "bench");
-    let settings = ServeSettings {
-        warm_up: Duration::ZERO,
-        ca,
-    };
+    let settings = ServeSettings::new(ca);
     let listeners = Listeners {
         plaintext,
         tls: None,
+        admin: None,
     };
     tokio::spawn(async move {
         let _keep = _config_tx;
