@@ -1,6 +1,5 @@
 //! [`ResponseBody`]: the body of every response the mesh client hands back.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -23,19 +22,16 @@ pub struct ResponseBody {
     inner: Option<Incoming>,
     /// The call's circuit-breaker slot.
     permit: Option<Permit>,
-    /// The endpoint that sent it.
-    upstream: Option<SocketAddr>,
     /// What is recorded of the call when the body ends.
     telemetry: Option<CallTelemetry>,
 }
 
 impl ResponseBody {
-    /// The body `upstream` sent, holding the call's breaker `permit` until it is over.
-    pub(crate) fn new(incoming: Incoming, permit: Option<Permit>, upstream: SocketAddr) -> Self {
+    /// The body an endpoint sent, holding the call's breaker `permit` until it is over.
+    pub(crate) fn new(incoming: Incoming, permit: Option<Permit>) -> Self {
         Self {
             inner: Some(incoming),
             permit,
-            upstream: Some(upstream),
             telemetry: None,
         }
     }
@@ -45,14 +41,8 @@ impl ResponseBody {
         Self {
             inner: None,
             permit: None,
-            upstream: None,
             telemetry: None,
         }
-    }
-
-    /// The endpoint that sent the body; `None` for a response the mesh made.
-    pub(crate) fn upstream(&self) -> Option<SocketAddr> {
-        self.upstream
     }
 
     /// Records the call with `telemetry` when the body ends (or is dropped).

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::metrics::counter::Counter;
 
-use crate::telemetry::{ClientMetrics, FaultKind};
+use crate::telemetry::{ClientMetrics, ClusterEvent, FaultKind};
 
 /// Live counters, shared by a client's stacks and balancers.
 #[derive(Debug, Default)]
@@ -58,35 +58,16 @@ impl Counters {
         }
     }
 
-    /// Counts a retry to `cluster`.
-    pub(crate) fn retried(&self, cluster: &Arc<str>) {
-        Self::bump(&self.retries);
+    /// Counts `event` of `cluster`.
+    pub(crate) fn cluster_event(&self, event: ClusterEvent, cluster: &Arc<str>) {
+        Self::bump(match event {
+            ClusterEvent::Retry => &self.retries,
+            ClusterEvent::BudgetExhausted => &self.budget_exhausted,
+            ClusterEvent::Overflow => &self.breaker_overflows,
+            ClusterEvent::Ejection => &self.ejections,
+        });
         if let Some(metrics) = &self.metrics {
-            metrics.retried(cluster);
-        }
-    }
-
-    /// Counts a retry to `cluster` not made because its budget was spent.
-    pub(crate) fn budget_exhausted(&self, cluster: &Arc<str>) {
-        Self::bump(&self.budget_exhausted);
-        if let Some(metrics) = &self.metrics {
-            metrics.budget_exhausted(cluster);
-        }
-    }
-
-    /// Counts a call refused by `cluster`'s circuit breaker.
-    pub(crate) fn overflowed(&self, cluster: &Arc<str>) {
-        Self::bump(&self.breaker_overflows);
-        if let Some(metrics) = &self.metrics {
-            metrics.overflowed(cluster);
-        }
-    }
-
-    /// Counts an endpoint of `cluster` ejected by outlier detection.
-    pub(crate) fn ejected(&self, cluster: &Arc<str>) {
-        Self::bump(&self.ejections);
-        if let Some(metrics) = &self.metrics {
-            metrics.ejected(cluster);
+            metrics.cluster_event(event, cluster);
         }
     }
 

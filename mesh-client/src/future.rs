@@ -111,8 +111,9 @@ pub(crate) enum State {
 
 /// The future of a response from the mesh; `E` is the caller's error type.
 ///
-/// Polled inside the call's `mesh.client` span; the call's telemetry goes on with the response
-/// body, or is recorded at once on an error.
+/// Polled inside the call's `mesh.client` span (a boxed state carries the span and the call's
+/// telemetry itself, waiting for the target's first configuration included); the call's
+/// telemetry goes on with the response body, or is recorded at once on an error.
 pub struct ResponseFuture<E> {
     state: State,
     telemetry: Option<CallTelemetry>,
@@ -120,8 +121,7 @@ pub struct ResponseFuture<E> {
 }
 
 impl<E> ResponseFuture<E> {
-    /// A future that records nothing of its call (a call that never reached a stack, or one
-    /// whose telemetry the state carries).
+    /// A future that records nothing of its call: one whose telemetry the state carries.
     pub(crate) fn new(state: State) -> Self {
         Self::observed(state, None)
     }
@@ -158,8 +158,8 @@ impl<E: From<Error>> Future for ResponseFuture<E> {
         let result = match &mut this.state {
             State::Sent(sent) => {
                 let result = ready!(Pin::new(&mut *sent).poll(cx));
-                let (permit, endpoint) = (sent.permit.take(), sent.endpoint);
-                result.map(|r| r.map(|body| ResponseBody::new(body, permit, endpoint)))
+                let permit = sent.permit.take();
+                result.map(|r| r.map(|body| ResponseBody::new(body, permit)))
             }
             State::Boxed(future) => ready!(future.as_mut().poll(cx)),
             State::Failed(error) => Err(error
@@ -167,17 +167,9 @@ impl<E: From<Error>> Future for ResponseFuture<E> {
                 .expect("the response future was polled after it completed")),
         };
         drop(entered);
-        let result = match (this.telemetry.take(), result) {
-            (None, result) => result,
-            (Some(mut telemetry), Ok(mut response)) => {
-                telemetry.responded(&response, response.body().upstream());
-                response.body_mut().observe(telemetry);
-                Ok(response)
-            }
-            (Some(mut telemetry), Err(error)) => {
-                telemetry.failed(&error);
-                Err(error)
-            }
+        let result = match this.telemetry.take() {
+            Some(telemetry) => telemetry.finish(result),
+            None => result,
         };
         Poll::Ready(result.map_err(E::from))
     }

@@ -13,6 +13,7 @@ use crate::connect::{Caller, Connections, RequestBody};
 use crate::future::State;
 use crate::resolve::ClusterRegistry;
 use crate::stack::Stack;
+use crate::telemetry::CallTelemetry;
 use crate::{BoxError, Builder, CounterSnapshot, Error, ResponseBody, ResponseFuture};
 
 /// An HTTP client for requests such as `GET http://serviceb.demo:8080/items`.
@@ -74,20 +75,25 @@ impl MeshHttpClient {
 
     /// Sends `GET uri`, e.g. `client.get("http://serviceb.demo:8080/items").await`.
     pub async fn get(&self, uri: &str) -> Result<Response<ResponseBody>, Error> {
-        let uri: Uri = uri.parse().map_err(|_| Error::InvalidUri {
-            uri: uri.to_string(),
-            reason: "it does not parse as a URI",
-        })?;
         let mut request =
             Request::new(Empty::<Bytes>::new().map_err(|n| match n {}).boxed_unsync());
-        *request.uri_mut() = uri;
+        match uri.parse::<Uri>() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => {
+                let error = Error::InvalidUri {
+                    uri: uri.to_string(),
+                    reason: "it does not parse as a URI",
+                };
+                return self.refused(&request, error).await;
+            }
+        }
         self.send(request).await
     }
 
     fn send(&self, request: Request<RequestBody>) -> ResponseFuture<Error> {
         let listener = match listener_name(request.uri()) {
             Ok(listener) => listener,
-            Err(error) => return ResponseFuture::new(State::Failed(Some(error))),
+            Err(error) => return self.refused(&request, error),
         };
         let stacks = &self.inner.stacks;
         if let Some(stack) = stacks
@@ -107,6 +113,14 @@ impl MeshHttpClient {
                 .stack(&inner.xds, listener, Caller::Http, connections, clusters)
         });
         stack.call(request)
+    }
+
+    /// A call refused before it reached a target's stack (its URI names none): counted and
+    /// logged as a call that got no response.
+    fn refused<B>(&self, request: &Request<B>, error: Error) -> ResponseFuture<Error> {
+        let metrics = self.inner.clusters.counters().metrics();
+        let telemetry = CallTelemetry::start(Caller::Http, metrics, request);
+        ResponseFuture::observed(State::Failed(Some(error)), Some(telemetry))
     }
 }
 

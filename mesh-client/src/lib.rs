@@ -83,24 +83,29 @@
 //!
 //! `protocol` is `grpc` ([`MeshChannel`]) or `http` ([`MeshHttpClient`]). `status` is the gRPC
 //! status code (`"0"` to `"16"`) from the trailers, a trailers-only response or the code the
-//! mesh's own [`Error`] maps to (`"1"`, CANCELLED, for a call dropped before its end); for HTTP
-//! the response status, or `error` for a call that got no response. `peer` is the server's
-//! SPIFFE ID over mTLS, empty over plaintext. A call that fails before it is routed has empty
-//! `route` and `cluster` labels.
+//! mesh's own [`Error`] maps to (`"1"`, CANCELLED, for a call dropped before its end; the code
+//! gRPC maps a non-200 HTTP status to, for a response without `grpc-status`); for HTTP the
+//! response status, or `error` for a call that got no response or whose response body broke.
+//! `peer` is the server's SPIFFE ID over mTLS, empty over plaintext. `route` is the route's
+//! name, `<virtual host>/<index>` for an unnamed one; a call that fails before it is routed
+//! (an HTTP URI naming no service included) has `route` and `cluster` `-`.
 //!
 //! **Access logs**: one INFO event per call under the target
 //! [`mesh::access`](mesh_core::telemetry::ACCESS_LOG_TARGET), with the fields `side`
 //! (`client`), `method`, `path`, `status`, `latency_ms`, `peer` (or `-`), `mtls`, `route`,
-//! `cluster`, `upstream` (the endpoint that answered, or `-`) and `attempts` (the attempts
-//! behind the response; 0 when no endpoint answered). Off unless the subscriber's filter
-//! enables that target.
+//! `cluster`, `upstream` (the endpoint of the last attempt, or `-` if none was sent) and
+//! `attempts` (the attempts sent, retries included; 0 when none was, for an injected abort or
+//! a call refused before). Off unless the subscriber's filter enables that target.
 //!
 //! **Traces**: one `mesh.client` span per call under
 //! [`SPAN_TARGET`](mesh_core::telemetry::trace::SPAN_TARGET), with the fields `route`,
-//! `cluster`, `endpoint`, `attempt`, `peer` and `status` recorded as they become known. When a
-//! subscriber records it (the OpenTelemetry layer), every attempt carries its W3C
-//! `traceparent`, so the server's span joins the same trace. When none does, the span is
-//! disabled and costs nothing.
+//! `cluster`, `endpoint`, `attempt`, `peer` and `status` recorded as they become known,
+//! `otel.kind` `client`, and `otel.status_code` `ERROR` for a call that failed (`error`, a 5xx,
+//! or gRPC UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS or
+//! UNAUTHENTICATED). When a subscriber records it (the OpenTelemetry layer), every attempt
+//! carries its W3C `traceparent`, so the server's span joins the same trace. When none does,
+//! the span is disabled and costs nothing; the attempts then carry the trace context of the
+//! caller's current span, if a subscriber records that one.
 
 mod balance;
 #[doc(hidden)]

@@ -30,16 +30,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
-use mesh_core::telemetry::trace;
 use tokio::sync::watch;
-use tracing::Span;
+use tracing::{Instrument, Span};
 
-use crate::balance::Admission;
+use crate::balance::{Admission, Balancer};
 use crate::connect::{Caller, Connections, RequestBody};
 use crate::counters::Counters;
 use crate::future::{ResponseFuture, Sent, State};
 use crate::resolve::Resolution;
-use crate::route::{RequestHead, RouteTable, Routed};
+use crate::route::{RequestHead, RouteInfo, RouteTable, Routed};
 use crate::telemetry::CallTelemetry;
 use crate::{Error, ResponseBody, timeout};
 use call::Call;
@@ -100,55 +99,67 @@ impl Stack {
         &self,
         resolution: &Resolution,
         request: Request<RequestBody>,
-        mut telemetry: CallTelemetry,
+        telemetry: CallTelemetry,
     ) -> ResponseFuture<E> {
-        let state = match resolution {
-            Resolution::Ready(table) => self.route(table, request, &mut telemetry),
+        let error = match resolution {
+            Resolution::Ready(table) => return self.route(table, request, telemetry),
             Resolution::Pending => {
+                let span = telemetry.span().clone();
                 let waiting = self.clone().wait_and_send(request, telemetry);
-                return ResponseFuture::new(State::Boxed(Box::pin(waiting)));
+                return boxed(waiting, span);
             }
-            Resolution::Failed(why) => State::Failed(Some(why.to_error(&self.target.listener))),
+            Resolution::Failed(why) => why.to_error(&self.target.listener),
         };
-        ResponseFuture::observed(state, Some(telemetry))
+        ResponseFuture::observed(State::Failed(Some(error)), Some(telemetry))
     }
 
     /// Stages 2 and on: routes the request, then sends it on the fast path or the policy one.
-    fn route(
+    fn route<E>(
         &self,
         table: &RouteTable,
         request: Request<RequestBody>,
-        telemetry: &mut CallTelemetry,
-    ) -> State {
+        mut telemetry: CallTelemetry,
+    ) -> ResponseFuture<E> {
         let routed = match table.route(&RequestHead::of(&request), &mut rand::rng()) {
             Ok(routed) => routed,
-            Err(error) => return State::Failed(Some(error)),
+            Err(error) => {
+                return ResponseFuture::observed(State::Failed(Some(error)), Some(telemetry));
+            }
         };
-        telemetry.routed(&routed.route.name, &routed.cluster.cluster_name());
+        let cluster = routed.cluster.cluster_name();
+        telemetry.routed(&routed.route.name, &cluster, routed.series);
         let policy = &routed.route.policy;
         if policy.retry.is_some() {
             routed.cluster.retry_budget().deposit();
         }
         let deadline = timeout::deadline(policy.timeout, request.headers(), self.target.caller);
-        let span = telemetry.span();
         if deadline.is_some() || policy.retry.is_some() || policy.fault.is_some() {
-            let call = Call::new(Arc::clone(&self.target), routed, deadline, span.clone());
-            return State::Boxed(Box::pin(call.run(request, None)));
+            let call = Call::new(Arc::clone(&self.target), routed, deadline);
+            let span = telemetry.span().clone();
+            return boxed(call.run(request, None, telemetry), span);
         }
-        match routed.cluster.admit() {
-            Ok(Admission::Now(permit)) => match self.target.send(routed, &[], request, span, 1) {
-                Ok(sent) => State::Sent(Sent {
-                    permit: Some(permit),
-                    ..sent
-                }),
-                Err(error) => State::Failed(Some(error)),
-            },
+        let state = match routed.cluster.admit() {
+            Ok(Admission::Now(permit)) => {
+                let Routed { route, cluster, .. } = routed;
+                match self
+                    .target
+                    .send(route, cluster, &[], request, &mut telemetry)
+                {
+                    Ok(sent) => State::Sent(Sent {
+                        permit: Some(permit),
+                        ..sent
+                    }),
+                    Err(error) => State::Failed(Some(error)),
+                }
+            }
             Ok(queued @ Admission::Queued(_)) => {
-                let call = Call::new(Arc::clone(&self.target), routed, None, span.clone());
-                State::Boxed(Box::pin(call.run(request, Some(queued))))
+                let call = Call::new(Arc::clone(&self.target), routed, None);
+                let span = telemetry.span().clone();
+                return boxed(call.run(request, Some(queued), telemetry), span);
             }
             Err(error) => State::Failed(Some(error)),
-        }
+        };
+        ResponseFuture::observed(state, Some(telemetry))
     }
 
     /// The counters the stack adds to.
@@ -160,7 +171,7 @@ impl Stack {
     async fn wait_and_send(
         mut self,
         request: Request<RequestBody>,
-        mut telemetry: CallTelemetry,
+        telemetry: CallTelemetry,
     ) -> Result<Response<ResponseBody>, Error> {
         let target = Arc::clone(&self.target);
         let resolved = async {
@@ -179,32 +190,40 @@ impl Stack {
                 waited: target.config_timeout,
             }),
         };
-        let resolution = resolution.inspect_err(|error| telemetry.failed(error))?;
-        self.dispatch::<Error>(&resolution, request, telemetry)
-            .await
+        match resolution {
+            Ok(resolution) => {
+                self.dispatch::<Error>(&resolution, request, telemetry)
+                    .await
+            }
+            Err(error) => telemetry.finish(Err(error)),
+        }
     }
 }
 
+/// A call on the slow path, polled in its `span`, which its future carries with the call's
+/// telemetry.
+fn boxed<E, F>(future: F, span: Span) -> ResponseFuture<E>
+where
+    F: Future<Output = Result<Response<ResponseBody>, Error>> + Send + 'static,
+{
+    ResponseFuture::new(State::Boxed(Box::pin(future.instrument(span))))
+}
+
 impl Target {
-    /// Stages 5 and 6 for attempt `attempt` (1-based): picks the endpoint (none of `avoid`
-    /// if another will do), counts the attempt in flight there and sends it, carrying the
-    /// trace context of the call's `span`.
+    /// Stages 5 and 6 for an attempt on `route` to `cluster`: picks the endpoint (none of
+    /// `avoid` if another will do), counts the attempt in flight there and in the call's
+    /// `telemetry`, and sends it, carrying the call's trace context.
     fn send(
         &self,
-        routed: Routed<'_>,
+        route: &RouteInfo,
+        cluster: &Balancer,
         avoid: &[SocketAddr],
         mut request: Request<RequestBody>,
-        span: &Span,
-        attempt: u32,
+        telemetry: &mut CallTelemetry,
     ) -> Result<Sent, Error> {
-        let Routed { route, cluster } = routed;
         let hash = route.hash(request.headers());
         let endpoint = cluster.pick(hash, avoid, &mut rand::rng())?;
-        if !span.is_disabled() {
-            span.record("endpoint", tracing::field::display(endpoint.address()));
-            span.record("attempt", attempt);
-        }
-        trace::inject(span, request.headers_mut());
+        telemetry.attempted(endpoint.address(), request.headers_mut());
         let in_flight = endpoint.start();
         self.counters.attempted(cluster.attempts_series());
         let protocol = self.caller.protocol(cluster.protocol());

@@ -8,5 +8,6 @@ pub mod config;
 mod metrics;
 pub mod names;
 pub mod registry;
+pub mod resource_types;
 pub mod server;
 pub mod snapshot;

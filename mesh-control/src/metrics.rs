@@ -6,15 +6,14 @@
 //! | `mesh_control_pushes_total{type}` | responses sent, per resource type |
 //! | `mesh_control_push_ack_duration_seconds{type}` | from a response sent to its ACK |
 //! | `mesh_control_nacks_total{type}` | responses clients rejected |
-//! | `mesh_control_csrs_total{result}` | certificate requests, `signed` or `refused` |
+//! | `mesh_control_csrs_total{result}` | certificate requests: `signed`, `refused` (the caller's fault), or `error` (the CA's) |
 //! | `mesh_control_config_reloads_total{result}` | config directory reloads, `ok` or `error` |
 //!
-//! `type` is the short name of the xDS resource type (`Listener`, `RouteConfiguration`,
+//! `type` is the resource type name of [`RESOURCE_TYPES`] (`Listener`, `RouteConfiguration`,
 //! `Cluster`, `ClusterLoadAssignment`). Every series exists from the start, at zero, and its
 //! handle is looked up once here, not per event.
 
 use mesh_core::telemetry::Metrics;
-use mesh_core::xds::type_url;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,13 +21,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// The four resource types, with the short names that label their series.
-const TYPES: [(&str, &str); 4] = [
-    (type_url::LISTENER, "Listener"),
-    (type_url::ROUTE_CONFIGURATION, "RouteConfiguration"),
-    (type_url::CLUSTER, "Cluster"),
-    (type_url::CLUSTER_LOAD_ASSIGNMENT, "ClusterLoadAssignment"),
-];
+use crate::resource_types::RESOURCE_TYPES;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
@@ -56,12 +49,14 @@ pub(crate) struct TypeMetrics {
 pub(crate) struct ControlMetrics {
     /// Open ADS streams.
     pub(crate) connected_clients: Gauge,
-    /// Indexed like [`TYPES`].
+    /// Indexed like [`RESOURCE_TYPES`].
     types: [TypeMetrics; 4],
     /// Certificates signed.
     pub(crate) csrs_signed: Counter,
-    /// Certificate requests refused.
+    /// Certificate requests refused for the caller's fault (credential, CSR).
     pub(crate) csrs_refused: Counter,
+    /// Certificate requests the CA failed to sign (an internal error).
+    pub(crate) csrs_error: Counter,
     /// Config reloads that loaded a valid config.
     pub(crate) reloads_ok: Counter,
     /// Config reloads that found errors.
@@ -74,10 +69,9 @@ impl ControlMetrics {
         metrics.part(register)
     }
 
-    /// The series of a resource type, `None` for a type the mesh does not serve.
-    pub(crate) fn for_type(&self, type_url: &str) -> Option<&TypeMetrics> {
-        let index = TYPES.iter().position(|(url, _)| *url == type_url)?;
-        Some(&self.types[index])
+    /// The series of the resource type at `index` of [`RESOURCE_TYPES`].
+    pub(crate) fn for_type(&self, index: usize) -> &TypeMetrics {
+        &self.types[index]
     }
 }
 
@@ -113,7 +107,7 @@ fn register(registry: &mut Registry) -> ControlMetrics {
     let csrs = Family::<ResultLabel, Counter>::default();
     registry.register(
         "csrs",
-        "Certificate signing requests, signed or refused",
+        "Certificate signing requests, signed, refused or failed with an error",
         csrs.clone(),
     );
     let reloads = Family::<ResultLabel, Counter>::default();
@@ -122,8 +116,8 @@ fn register(registry: &mut Registry) -> ControlMetrics {
         "Reloads of the config directory, ok or error",
         reloads.clone(),
     );
-    let types = TYPES.map(|(_, name)| {
-        let label = TypeLabel { r#type: name };
+    let types = RESOURCE_TYPES.map(|t| {
+        let label = TypeLabel { r#type: t.metric };
         TypeMetrics {
             pushes: pushes.get_or_create_owned(&label),
             nacks: nacks.get_or_create_owned(&label),
@@ -138,6 +132,7 @@ fn register(registry: &mut Registry) -> ControlMetrics {
         types,
         csrs_signed: result(&csrs, "signed"),
         csrs_refused: result(&csrs, "refused"),
+        csrs_error: result(&csrs, "error"),
         reloads_ok: result(&reloads, "ok"),
         reloads_error: result(&reloads, "error"),
     }
@@ -151,12 +146,11 @@ mod tests {
     fn every_series_exists_at_zero_under_the_contract_names() {
         let metrics = Metrics::new();
         let control = ControlMetrics::of(&metrics);
+        let cluster = crate::resource_types::index_of(mesh_core::xds::type_url::CLUSTER);
         control
-            .for_type(type_url::CLUSTER)
-            .expect("a served type")
+            .for_type(cluster.expect("a served type"))
             .pushes
             .inc();
-        assert!(control.for_type("type.googleapis.com/other").is_none());
         let text = metrics.render_text();
         for line in [
             "mesh_control_connected_clients 0",
@@ -165,6 +159,7 @@ mod tests {
             "mesh_control_nacks_total{type=\"RouteConfiguration\"} 0",
             "mesh_control_push_ack_duration_seconds_count{type=\"ClusterLoadAssignment\"} 0",
             "mesh_control_csrs_total{result=\"refused\"} 0",
+            "mesh_control_csrs_total{result=\"error\"} 0",
             "mesh_control_config_reloads_total{result=\"ok\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");

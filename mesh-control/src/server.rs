@@ -46,6 +46,9 @@ pub enum ServeError {
     /// The TLS port could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
+    /// The admin endpoint could not be served on its listener.
+    #[error("cannot serve the admin endpoint: {0}; pick another --admin-addr")]
+    Admin(io::Error),
 }
 
 /// Where the control server listens.
@@ -127,20 +130,25 @@ pub async fn serve(
         &settings.metrics,
     )
     .into_service();
-    let admin = listeners.admin.map(|listener| {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!("mesh-control admin endpoint on http://{addr}");
+    let admin = match listeners.admin {
+        Some(listener) => {
+            let state = AdminState {
+                clients: clients.clone(),
+                config: config.clone(),
+                snapshots: snapshots.clone(),
+                issued,
+                reloads: settings.reloads.clone(),
+                metrics: settings.metrics.clone(),
+            };
+            let handle = admin::serve(listener, state).map_err(ServeError::Admin)?;
+            tracing::info!(
+                "mesh-control admin endpoint on http://{}",
+                handle.local_addr()
+            );
+            Some(handle)
         }
-        let state = AdminState {
-            clients: clients.clone(),
-            config: config.clone(),
-            snapshots: snapshots.clone(),
-            issued,
-            reloads: settings.reloads.clone(),
-            metrics: settings.metrics.clone(),
-        };
-        tokio::spawn(admin::serve(listener, state)).abort_handle()
-    });
+        None => None,
+    };
     let publisher = tokio::spawn(snapshot::publish(
         config,
         registry.subscribe(),
@@ -162,8 +170,11 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         publisher.abort();
-        for task in renewer.into_iter().chain(admin) {
-            task.abort();
+        if let Some(renewer) = renewer {
+            renewer.abort();
+        }
+        if let Some(admin) = admin {
+            admin.shutdown().await;
         }
     }
     .boxed()

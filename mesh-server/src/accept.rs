@@ -63,6 +63,17 @@ pub(crate) enum Refused {
     Ended(io::Error),
 }
 
+impl Refused {
+    /// Whether the connection began an mTLS handshake (or was left waiting for one) before
+    /// it was refused.
+    pub(crate) fn began_tls(&self) -> bool {
+        match self {
+            Refused::Plaintext | Refused::Ended(_) => false,
+            Refused::Handshake(_) | Refused::Timeout => true,
+        }
+    }
+}
+
 impl Acceptor {
     /// An acceptor presenting the identity of `config` (which asks for client certificates).
     pub(crate) fn new(config: Arc<ServerConfig>) -> Self {

@@ -105,14 +105,17 @@ impl MeshServerBuilder {
     }
 
     /// The registry to record the server's metrics in (see the
-    /// [crate docs](crate#telemetry)). Default: [`Metrics::global`].
+    /// [crate docs](crate#telemetry)), its xDS client's `mesh_xds_*` metrics included.
+    /// Default: [`Metrics::global`].
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
     }
 
-    /// Records no metrics at all: no series, and no clock reads or label lookups for them.
-    /// Spans and access logs are unaffected: the `tracing` subscriber's filter decides those.
+    /// Records no metrics at all: no series, and no clock reads or label lookups for them. The
+    /// server's xDS client records in a registry of its own that nobody reads, so nothing
+    /// reaches [`Metrics::global`]. Spans and access logs are unaffected: the `tracing`
+    /// subscriber's filter decides those.
     pub fn without_metrics(mut self) -> Self {
         self.metrics = None;
         self
@@ -145,6 +148,7 @@ impl MeshServerBuilder {
                 &self.services,
                 self.advertise,
                 local_addr,
+                self.metrics.clone().unwrap_or_default(),
             )?),
             None => None,
         };
@@ -162,12 +166,14 @@ impl MeshServerBuilder {
     }
 }
 
-/// Builds the xDS client with the registrations and subscribes to the inbound listener.
+/// Builds the xDS client with the registrations, recording in `metrics`, and subscribes to the
+/// inbound listener.
 fn start_xds(
     bootstrap: Bootstrap,
     services: &[String],
     advertise: Option<SocketAddr>,
     local_addr: SocketAddr,
+    metrics: Metrics,
 ) -> Result<Xds, Error> {
     let address = advertise.unwrap_or(local_addr);
     if !services.is_empty() && address.ip().is_unspecified() {
@@ -176,7 +182,7 @@ fn start_xds(
         });
     }
     let inbound_name = bootstrap.server_listener_name(local_addr);
-    let mut builder = XdsClient::builder().bootstrap(bootstrap);
+    let mut builder = XdsClient::builder().bootstrap(bootstrap).metrics(metrics);
     for service in services {
         builder = builder.registration(Registration {
             service: service.clone(),

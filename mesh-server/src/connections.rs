@@ -120,6 +120,9 @@ impl Accepting {
                 let accepted = match accepting.await {
                     Ok(accepted) => accepted,
                     Err(reason) => {
+                        if let Some(metrics) = &metrics {
+                            metrics.refused(reason.began_tls());
+                        }
                         tracing::warn!(%peer, %reason, "refused a connection");
                         return;
                     }

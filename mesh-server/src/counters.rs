@@ -1,10 +1,9 @@
-//! How many calls a server took, refused and rate limited.
+//! How many calls one server took, refused and rate limited.
 //!
-//! A server counts its own calls ([`ServerCounterSnapshot`], read through its handle) and
-//! also, unless built without metrics, the process's metric families, which add up every server
-//! sharing a registry: one call of [`Counters`] records an event in both, so they cannot drift.
-//! The per-server count cannot be read back from the registry (servers share its series), which
-//! is why it keeps its own atomics beside it.
+//! Each server keeps its own counts ([`ServerCounterSnapshot`], read through its handle). The
+//! metric families cannot give them: every server of a process records in the same series.
+//! So [`Counters`] records each event twice in one call, in the server's own atomics and
+//! (unless the server was built without metrics) in the families, and the two always agree.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

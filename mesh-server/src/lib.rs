@@ -61,22 +61,25 @@
 //!   `mesh_server_request_duration_seconds{protocol,method,status}` (histogram),
 //!   `mesh_server_requests_in_flight`, `mesh_server_denied_total{peer,rule}` (`rule="default"`
 //!   for the default action), `mesh_server_rate_limited_total` and
-//!   `mesh_server_connections_total{tls}`. `protocol` is `grpc` or `http`; `method` the gRPC
+//!   `mesh_server_connections_total{tls,result}` (`result` is `accepted`, or `refused` at the
+//!   mTLS handshake). `protocol` is `grpc` or `http`; `method` the gRPC
 //!   full method (`/demo.ServiceB/Get`) or the HTTP method (`GET`), and `other` for gRPC
-//!   methods the server does not have (UNIMPLEMENTED) and non-standard HTTP methods, so that
-//!   callers cannot create series without end; `peer` the caller's SPIFFE
+//!   calls the mesh may have answered itself (CANCELLED, DEADLINE_EXCEEDED,
+//!   PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNIMPLEMENTED, `error`) and non-standard HTTP
+//!   methods, so that callers cannot create series without end; `peer` the caller's SPIFFE
 //!   ID, `""` over plaintext; `status` the gRPC status code (`"0"`..`"16"`, `"1"` when the caller
 //!   went away first), the HTTP status (`"200"`), or `"error"` when the application failed
 //!   without an answer or an HTTP caller went away before it. The server's own
 //!   [counters](ServerHandle::counters) are recorded by the same calls, so the two agree.
 //! - **A span** `mesh.server` under [`SPAN_TARGET`](mesh_core::telemetry::trace::SPAN_TARGET)
-//!   (fields `method`, `path`, `peer`, `status`). A request with a W3C `traceparent` joins the
+//!   (fields `method`, `path`, `peer`, `status`; OpenTelemetry kind server, status `ERROR`
+//!   when the call failed). A request with a W3C `traceparent` joins the
 //!   caller's trace, and the handler runs inside the span, so the calls it makes through
 //!   `mesh-client` are its children.
 //! - **An access-log event** at INFO under
 //!   [`ACCESS_LOG_TARGET`](mesh_core::telemetry::ACCESS_LOG_TARGET) (`mesh::access`), with
 //!   `side="server"`, `method`, `path`, `status`, `latency_ms`, `peer` (SPIFFE ID or `-`),
-//!   `mtls` and `remote` (the client's address).
+//!   `mtls`, `remote` (the client's address) and `trace_id` (hex, when the span is exported).
 //!
 //! The span and the access log follow the `tracing` subscriber's filter (e.g.
 //! `RUST_LOG=mesh::access=info`); what it filters out costs nothing but the check.

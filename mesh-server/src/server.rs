@@ -119,12 +119,6 @@ impl MeshServer {
         self.local_addr
     }
 
-    /// The server's xDS client (which carries its registration), for an admin endpoint's
-    /// config dump (`mesh_core::admin`); `None` without a bootstrap.
-    pub fn xds_client(&self) -> Option<XdsClient> {
-        self.xds.as_ref().map(|xds| xds.client.clone())
-    }
-
     /// A handle to read the server's counters while it serves.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {

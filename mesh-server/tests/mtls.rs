@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::{Identity, PeerIdentity};
 use mesh_core::model::{InboundTls, Listener, RouteSource, ServerListener};
+use mesh_core::telemetry::Metrics;
 use mesh_server::{BoxError, MeshServer};
 use rustls::pki_types::ServerName;
 use support::ads::{FakeAds, World};
@@ -118,8 +119,10 @@ async fn strict_serves_mesh_clients_over_http1_and_h2_and_names_the_caller() {
 async fn strict_refuses_plaintext_and_foreign_certificates_and_logs_each() {
     let (logs, _guard) = support::logs::capture();
     let ca = TestCa::new("mesh");
+    let metrics = Metrics::new();
     let server = MeshServer::builder()
         .identity(ca.identity("serviceb"))
+        .metrics(metrics.clone())
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -142,6 +145,13 @@ async fn strict_refuses_plaintext_and_foreign_certificates_and_logs_each() {
         refused[1].contains("mTLS handshake failed: invalid peer certificate: unknown issuer"),
         "{refused:?}"
     );
+    // Counted before they are logged.
+    let text = metrics.render_text();
+    for tls in ["false", "true"] {
+        let line = format!("mesh_server_connections_total{{tls=\"{tls}\",result=\"refused\"}} 1");
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    assert!(!text.contains("result=\"accepted\""), "{text}");
 }
 
 #[tokio::test]

@@ -170,9 +170,9 @@ async fn allowed_denied_and_rate_limited_calls_move_the_families_exactly() {
     let expected = [
         requests("grpc", GET, &a, "0", 3),
         requests("http", "GET", &a, "200", 1),
-        requests("grpc", GET, &x, "7", 1),
+        requests("grpc", "other", &x, "7", 1),
         requests("http", "GET", "", "403", 1),
-        requests("grpc", GET, &a, "8", 2),
+        requests("grpc", "other", &a, "8", 2),
         // The health check is counted too.
         requests("http", "GET", "", "200", 1),
         format!(
@@ -182,8 +182,10 @@ async fn allowed_denied_and_rate_limited_calls_move_the_families_exactly() {
         "mesh_server_denied_total{peer=\"\",rule=\"default\"} 1".to_string(),
         "mesh_server_rate_limited_total 2".to_string(),
         "mesh_server_requests_in_flight 0".to_string(),
-        "mesh_server_connections_total{tls=\"true\"} 7".to_string(),
-        "mesh_server_connections_total{tls=\"false\"} 2".to_string(),
+        // The server's xDS client records in the server's registry.
+        "mesh_xds_connected 1".to_string(),
+        "mesh_server_connections_total{tls=\"true\",result=\"accepted\"} 7".to_string(),
+        "mesh_server_connections_total{tls=\"false\",result=\"accepted\"} 2".to_string(),
     ];
     let all_there = || {
         let text = metrics.render_openmetrics();
@@ -292,7 +294,7 @@ async fn trace_id() -> String {
 
 #[tokio::test]
 async fn a_traceparent_makes_the_server_span_a_child_of_the_callers() {
-    let (_logs, spans, _guard) = subscribe();
+    let (logs, spans, _guard) = subscribe();
     let server = MeshServer::builder()
         .metrics(Metrics::new())
         .drain_delay(Duration::ZERO)
@@ -335,4 +337,8 @@ async fn a_traceparent_makes_the_server_span_a_child_of_the_callers() {
     };
     assert_eq!(attribute("path").as_deref(), Some("/trace"));
     assert_eq!(attribute("status").as_deref(), Some("200"));
+    assert_eq!(span.span_kind, opentelemetry::trace::SpanKind::Server);
+    let events = logs.events();
+    let logged = events.iter().map(|event| event.get("trace_id"));
+    assert_eq!(logged.collect::<Vec<_>>(), [Some(&trace.to_string())]);
 }

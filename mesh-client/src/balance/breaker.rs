@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::Error;
 use crate::counters::Counters;
+use crate::telemetry::ClusterEvent;
 
 /// The circuit breaker of one cluster.
 #[derive(Debug)]
@@ -125,7 +126,8 @@ impl Breaker {
                 (w < max_pending).then_some(w + 1)
             });
         if joined.is_err() {
-            self.counters.overflowed(&self.cluster);
+            self.counters
+                .cluster_event(ClusterEvent::Overflow, &self.cluster);
             return Err(Error::CircuitBreakerOpen {
                 cluster: self.cluster.to_string(),
                 max_requests: self.limits.max_requests,

@@ -150,7 +150,8 @@ impl TableBuilder {
         let routes = vhost
             .routes
             .iter()
-            .map(|route| {
+            .enumerate()
+            .map(|(index, route)| {
                 let targets = match &route.action {
                     RouteAction::Forward(clusters) => clusters
                         .iter()
@@ -161,8 +162,10 @@ impl TableBuilder {
                     RouteAction::NonForwarding => Vec::new(),
                 };
                 let active_faults = self.active_faults(&route.name, &mut faults);
+                let unnamed = route.name.is_empty();
+                let label = unnamed.then(|| format!("{}/{index}", vhost.name));
                 RouteEntry::new(
-                    &route.name,
+                    label.as_deref().unwrap_or(&route.name),
                     route.matcher.clone(),
                     route.policy.clone(),
                     targets,
@@ -437,6 +440,19 @@ mod tests {
         let renamed = table("other");
         assert!(draw(&renamed).is_some(), "another route counts afresh");
         drop(running);
+    }
+
+    #[test]
+    fn unnamed_routes_are_named_by_virtual_host_and_index() {
+        let c = cluster("a");
+        let inputs = HashMap::from([("a".to_string(), ClusterInput::Present(&c, None))]);
+        let mut vh = vhost(&[("a", 1)]);
+        vh.routes.insert(0, vh.routes[0].clone());
+        vh.routes[0].name = String::new();
+        vh.routes[1].name = String::new();
+        let table = TableBuilder::new(DEFAULT_DECAY, Arc::default()).build("svc", &vh, &inputs);
+        let names: Vec<&str> = table.routes().iter().map(|r| &*r.info().name).collect();
+        assert_eq!(names, ["vh/0", "vh/1"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use rand::Rng;
 use crate::Error;
 use crate::balance::{Balancer, hash_key};
 use crate::fault::ActiveFaults;
+use crate::telemetry::SeriesSlot;
 
 pub(crate) use matcher::RequestHead;
 pub(crate) use vhost::select as select_virtual_host;
@@ -38,14 +39,22 @@ pub(crate) struct RouteEntry {
     matcher: RouteMatch,
     route: Arc<RouteInfo>,
     /// `None` for a route that does not forward.
-    clusters: Option<WeightedChoice<Arc<Balancer>>>,
+    clusters: Option<WeightedChoice<RouteCluster>>,
+}
+
+/// One cluster of a route, with the metric series of the calls that take the pair.
+#[derive(Debug)]
+struct RouteCluster {
+    balancer: Arc<Balancer>,
+    series: SeriesSlot,
 }
 
 /// What the stack needs of the route a request took: its name and policy, and the state the
 /// policy keeps across requests. Shared by the calls on the route, which may outlive the table.
 #[derive(Debug)]
 pub(crate) struct RouteInfo {
-    /// The route name, for errors, logs and metric labels (may be empty).
+    /// The route name, for errors, logs and metric labels: the configured one, or
+    /// `<virtual host>/<index>` for an unnamed route.
     pub(crate) name: Arc<str>,
     /// Timeout, retries, faults and hashing.
     pub(crate) policy: RoutePolicy,
@@ -62,6 +71,8 @@ pub(crate) struct Routed<'a> {
     pub(crate) route: &'a Arc<RouteInfo>,
     /// The cluster that takes the request.
     pub(crate) cluster: &'a Arc<Balancer>,
+    /// The metric series of the route and cluster.
+    pub(crate) series: &'a SeriesSlot,
 }
 
 impl RouteInfo {
@@ -97,14 +108,24 @@ impl RouteEntry {
         Self {
             matcher,
             route: Arc::new(route),
-            clusters: WeightedChoice::new(clusters),
+            clusters: WeightedChoice::new(clusters.into_iter().map(|(balancer, weight)| {
+                let series = SeriesSlot::default();
+                (RouteCluster { balancer, series }, weight)
+            })),
         }
+    }
+
+    /// The route's name and policy.
+    #[cfg(test)]
+    pub(crate) fn info(&self) -> &RouteInfo {
+        &self.route
     }
 
     /// The clusters this route may send to.
     #[cfg(test)]
     pub(crate) fn clusters(&self) -> impl Iterator<Item = &Arc<Balancer>> {
-        self.clusters.iter().flat_map(|c| c.items().map(|(b, _)| b))
+        let clusters = self.clusters.iter();
+        clusters.flat_map(|c| c.items().map(|(c, _)| &c.balancer))
     }
 }
 
@@ -145,9 +166,11 @@ impl RouteTable {
                 listener: self.listener.to_string(),
                 route: entry.route.name.to_string(),
             })?;
+        let RouteCluster { balancer, series } = clusters.pick(rng);
         Ok(Routed {
             route: &entry.route,
-            cluster: clusters.pick(rng),
+            cluster: balancer,
+            series,
         })
     }
 }

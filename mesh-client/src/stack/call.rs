@@ -11,7 +11,6 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use mesh_core::model::MAX_ATTEMPTS;
 use tokio::time::Instant;
-use tracing::Span;
 
 use super::Target;
 use crate::balance::{Admission, Balancer, Permit};
@@ -20,6 +19,7 @@ use crate::fault::{self, Injection};
 use crate::retry::body::{self, Prepared};
 use crate::retry::{Failure, PREVIOUS_ATTEMPTS, backoff};
 use crate::route::{RequestHead, RouteInfo, Routed};
+use crate::telemetry::{CallTelemetry, ClusterEvent};
 use crate::{Error, ResponseBody, timeout};
 
 /// One call on the policy path.
@@ -29,41 +29,37 @@ pub(super) struct Call {
     cluster: Arc<Balancer>,
     /// When the call must be over, and how long it had from the start.
     deadline: Option<(Instant, Duration)>,
-    /// The call's span, whose trace context each attempt carries.
-    span: Span,
 }
 
 impl Call {
-    /// A call on `routed` that must end by `deadline`, if any, in `span`.
-    pub(super) fn new(
-        target: Arc<Target>,
-        routed: Routed<'_>,
-        deadline: Option<Instant>,
-        span: Span,
-    ) -> Self {
+    /// A call on `routed` that must end by `deadline`, if any.
+    pub(super) fn new(target: Arc<Target>, routed: Routed<'_>, deadline: Option<Instant>) -> Self {
         let limit = |at: Instant| at.saturating_duration_since(Instant::now());
         Self {
             target,
             route: Arc::clone(routed.route),
             cluster: Arc::clone(routed.cluster),
             deadline: deadline.map(|at| (at, limit(at))),
-            span,
         }
     }
 
-    /// Runs the call within its deadline; `admission` if the breaker was asked already.
+    /// Runs the call within its deadline, observed by its `telemetry` (which the response
+    /// body takes on); `admission` if the breaker was asked already.
     pub(super) async fn run(
         self,
         request: Request<RequestBody>,
         admission: Option<Admission>,
+        mut telemetry: CallTelemetry,
     ) -> Result<Response<ResponseBody>, Error> {
-        let Some((at, _)) = self.deadline else {
-            return self.stages(request, admission).await;
+        let stages = self.stages(request, admission, &mut telemetry);
+        let result = match self.deadline {
+            None => stages.await,
+            Some((at, _)) => match tokio::time::timeout_at(at, stages).await {
+                Ok(result) => result,
+                Err(_elapsed) => Err(self.deadline_exceeded()),
+            },
         };
-        match tokio::time::timeout_at(at, self.stages(request, admission)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(self.deadline_exceeded()),
-        }
+        telemetry.finish(result)
     }
 
     /// Fault injection, then the breaker, then the attempts.
@@ -71,6 +67,7 @@ impl Call {
         &self,
         request: Request<RequestBody>,
         admission: Option<Admission>,
+        telemetry: &mut CallTelemetry,
     ) -> Result<Response<ResponseBody>, Error> {
         if let Some(injection) = self.draw_fault(&request) {
             let target = &self.target;
@@ -83,7 +80,7 @@ impl Call {
             }
         }
         let permit = self.admit(admission).await?;
-        self.attempts(request, permit).await
+        self.attempts(request, permit, telemetry).await
     }
 
     /// The faults this request gets, if the route injects any.
@@ -106,11 +103,13 @@ impl Call {
     }
 
     /// The attempts: the first, then retries while the policy, the body, the deadline and the
-    /// budget allow. The response that comes back holds the breaker's `permit`.
+    /// budget allow, each counted in the call's `telemetry`. The response that comes back holds
+    /// the breaker's `permit`.
     async fn attempts(
         &self,
         request: Request<RequestBody>,
         permit: Permit,
+        telemetry: &mut CallTelemetry,
     ) -> Result<Response<ResponseBody>, Error> {
         let retry = self.route.policy.retry.as_ref();
         let (head, body) = request.into_parts();
@@ -128,7 +127,7 @@ impl Call {
         loop {
             let last = attempt >= max_attempts;
             let request = self.request(&mut head, &mut body, attempt, last);
-            let attempted = self.attempt(request, tried.addresses(), attempt).await?;
+            let attempted = self.attempt(request, tried.addresses(), telemetry).await?;
             let (endpoint, result, failure) = attempted;
             let retriable = match (retry, failure) {
                 (Some(policy), Some(failure)) if !last => failure
@@ -137,14 +136,14 @@ impl Call {
                 _ => None,
             };
             let Some((policy, failure)) = retriable else {
-                return finish(result, endpoint, attempt, permit);
+                return finish(result, attempt, permit);
             };
             let pause = backoff::pause(&policy.backoff, attempt, &mut rand::rng());
             if self.ends_before(pause) {
                 return Err(self.deadline_exceeded());
             }
             if !self.retry_after(failure, endpoint, attempt, pause).await {
-                return finish(result, endpoint, attempt, permit);
+                return finish(result, attempt, permit);
             }
             tried.push(endpoint);
             attempt += 1;
@@ -180,22 +179,19 @@ impl Call {
         Request::from_parts(parts, body)
     }
 
-    /// Sends attempt `attempt`, bounded by the per-try timeout and the call's deadline; its
-    /// endpoint, what came back and how it failed, if it did. An attempt either bound cuts
-    /// counts as a failure of its endpoint.
+    /// Sends an attempt (counted in the call's `telemetry`), bounded by the per-try timeout
+    /// and the call's deadline; its endpoint, what came back and how it failed, if it did. An
+    /// attempt either bound cuts counts as a failure of its endpoint.
     async fn attempt(
         &self,
         request: Request<RequestBody>,
         avoid: &[SocketAddr],
-        attempt: u32,
+        telemetry: &mut CallTelemetry,
     ) -> Result<Attempted, Error> {
-        let routed = Routed {
-            route: &self.route,
-            cluster: &self.cluster,
-        };
+        let (route, cluster) = (&self.route, &self.cluster);
         let mut sent = self
             .target
-            .send(routed, avoid, request, &self.span, attempt)?;
+            .send(route, cluster, avoid, request, telemetry)?;
         let endpoint = sent.endpoint();
         let per_try = self.route.policy.retry.as_ref();
         let per_try = per_try
@@ -241,12 +237,12 @@ impl Call {
         let counters = &self.target.counters;
         let (route, cluster) = (&self.route.name, self.cluster.cluster_name());
         if !self.cluster.retry_budget().try_withdraw() {
-            counters.budget_exhausted(&cluster);
+            counters.cluster_event(ClusterEvent::BudgetExhausted, &cluster);
             tracing::debug!(%route, %cluster, %endpoint, cause = %failure, attempt,
                 "not retrying: the cluster's retry budget is spent");
             return false;
         }
-        counters.retried(&cluster);
+        counters.cluster_event(ClusterEvent::Retry, &cluster);
         tracing::debug!(%route, %cluster, %endpoint, cause = %failure, attempt = attempt + 1,
             "retrying");
         tokio::time::sleep(pause).await;
@@ -279,11 +275,11 @@ type Attempted = (
     Option<Failure>,
 );
 
-/// What the last attempt, sent to `endpoint`, got, for the caller: a response says how many
-/// attempts came before, and its body holds the breaker's `permit` until it ends.
+/// What the last attempt, number `attempt`, got, for the caller: a response says how many
+/// attempts came before (for the application; the client's telemetry counts them itself), and
+/// its body holds the breaker's `permit` until it ends.
 fn finish(
     result: Result<Response<Incoming>, Error>,
-    endpoint: SocketAddr,
     attempt: u32,
     permit: Permit,
 ) -> Result<Response<ResponseBody>, Error> {
@@ -292,7 +288,7 @@ fn finish(
         let previous = HeaderValue::from(attempt - 1);
         response.headers_mut().insert(PREVIOUS_ATTEMPTS, previous);
     }
-    Ok(response.map(|body| ResponseBody::new(body, Some(permit), endpoint)))
+    Ok(response.map(|body| ResponseBody::new(body, Some(permit))))
 }
 
 /// The endpoints the earlier attempts of a call went to, which a retry avoids; as many as

@@ -3,21 +3,21 @@
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response};
 use mesh_core::identity::PeerIdentity;
+use mesh_core::model::grpc_code_of_http_status;
 use mesh_core::telemetry::ACCESS_LOG_TARGET;
-use mesh_core::telemetry::trace::SPAN_TARGET;
-use prometheus_client::metrics::gauge::Gauge;
+use mesh_core::telemetry::trace::{self, SPAN_TARGET};
+use tokio::time::Instant;
 use tracing::Span;
 use tracing::field::{Empty, display};
 
-use super::{ClientMetrics, DurationLabels, Peer, RequestLabels, RouteLabels, Status};
-use crate::Error;
+use super::{ClientMetrics, Peer, RouteSeries, SeriesSlot, Status, UNROUTED, series};
 use crate::connect::Caller;
-use crate::retry::{GRPC_STATUS, PREVIOUS_ATTEMPTS};
+use crate::retry::GRPC_STATUS;
+use crate::{Error, ResponseBody};
 
 /// One call's span, metrics and access log, recorded once, when the call is over: at the end
 /// of its response body, at its error, or when the caller drops it.
@@ -31,9 +31,12 @@ pub(crate) struct CallTelemetry {
     request: Option<(Method, Option<PathAndQuery>)>,
     /// The route and cluster, once routed.
     routed: Option<(Arc<str>, Arc<str>)>,
-    /// The call counted in flight.
-    in_flight: Option<Gauge>,
+    /// The series of the route and cluster, once routed, if the client exports metrics; the
+    /// call counts in flight there meanwhile.
+    series: Option<Arc<RouteSeries>>,
+    /// The endpoint of the last attempt sent.
     upstream: Option<SocketAddr>,
+    /// The attempts sent to an endpoint.
     attempts: u32,
     peer: Peer,
     status: Option<Status>,
@@ -47,8 +50,9 @@ impl CallTelemetry {
         metrics: Option<&ClientMetrics>,
         request: &Request<B>,
     ) -> Self {
-        let span = tracing::info_span!(target: SPAN_TARGET, "mesh.client", route = Empty,
-            cluster = Empty, endpoint = Empty, attempt = Empty, peer = Empty, status = Empty);
+        let span = tracing::info_span!(target: SPAN_TARGET, "mesh.client", otel.kind = "client",
+            route = Empty, cluster = Empty, endpoint = Empty, attempt = Empty, peer = Empty,
+            status = Empty, otel.status_code = Empty);
         let log = tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO);
         let request = log.then(|| {
             let path = request.uri().path_and_query().cloned();
@@ -61,7 +65,7 @@ impl CallTelemetry {
             start: (log || metrics.is_some()).then(Instant::now),
             request,
             routed: None,
-            in_flight: None,
+            series: None,
             upstream: None,
             attempts: 0,
             peer: Peer::default(),
@@ -75,37 +79,71 @@ impl CallTelemetry {
         &self.span
     }
 
-    /// The call took `route` to `cluster`: it counts in flight there until it is over.
-    pub(crate) fn routed(&mut self, route: &Arc<str>, cluster: &Arc<str>) {
+    /// The call took `route` to `cluster`, whose series `slot` keeps: it counts in flight
+    /// there until it is over.
+    pub(crate) fn routed(&mut self, route: &Arc<str>, cluster: &Arc<str>, slot: &SeriesSlot) {
         if !self.span.is_disabled() {
             self.span.record("route", display(route));
             self.span.record("cluster", display(cluster));
         }
         if let Some(metrics) = &self.metrics {
-            let labels = RouteLabels {
-                route: Arc::clone(route),
-                cluster: Arc::clone(cluster),
-            };
-            let gauge = metrics.families().in_flight.get_or_create_owned(&labels);
-            gauge.inc();
-            self.in_flight = Some(gauge);
+            let series = slot.get(metrics, route, cluster);
+            series.in_flight().inc();
+            self.series = Some(Arc::clone(series));
         }
         self.routed = Some((Arc::clone(route), Arc::clone(cluster)));
     }
 
-    /// The response head came from `upstream` (none for a response the mesh made itself).
-    pub(crate) fn responded<B>(&mut self, response: &Response<B>, upstream: Option<SocketAddr>) {
+    /// Attempt number `attempts + 1` goes to `endpoint` with `headers`: they carry the trace
+    /// context of the call's span, or of the caller's current span if the call's is off.
+    pub(crate) fn attempted(&mut self, endpoint: SocketAddr, headers: &mut HeaderMap) {
+        self.attempts = self.attempts.saturating_add(1);
+        self.upstream = Some(endpoint);
+        if self.span.is_disabled() {
+            trace::inject(&Span::current(), headers);
+        } else {
+            self.span.record("endpoint", display(endpoint));
+            self.span.record("attempt", self.attempts);
+            trace::inject(&self.span, headers);
+        }
+    }
+
+    /// Hands `result`, the outcome of the call up to its response head, back to the caller:
+    /// a response's body records the call when it ends, an error is recorded now.
+    pub(crate) fn finish(
+        mut self,
+        result: Result<Response<ResponseBody>, Error>,
+    ) -> Result<Response<ResponseBody>, Error> {
+        match result {
+            Ok(mut response) => {
+                self.responded(&response);
+                response.body_mut().observe(self);
+                Ok(response)
+            }
+            Err(error) => {
+                self.failed(&error);
+                Err(error)
+            }
+        }
+    }
+
+    /// The response head came: from the last attempt's endpoint, or from the mesh itself if
+    /// no attempt was sent (an injected abort).
+    fn responded<B>(&mut self, response: &Response<B>) {
         let headers = response.headers();
-        let previous = headers.get(PREVIOUS_ATTEMPTS).and_then(|v| v.to_str().ok());
-        let previous: u32 = previous.and_then(|v| v.parse().ok()).unwrap_or(0);
-        self.attempts = if upstream.is_some() { previous + 1 } else { 0 };
-        self.upstream = upstream;
         let peer = response.extensions().get::<PeerIdentity>();
         self.peer = Peer(peer.map(|p| Arc::clone(&p.0)));
-        self.status = match self.caller {
-            Caller::Http => Some(Status::Code(response.status().as_u16())),
+        let status = response.status();
+        self.status = match (self.caller, headers.get(GRPC_STATUS)) {
+            (Caller::Http, _) => Some(Status::Code(status.as_u16())),
             // A trailers-only response carries its status in the head.
-            Caller::Grpc => headers.get(GRPC_STATUS).map(Status::of_grpc),
+            (Caller::Grpc, Some(grpc_status)) => Some(Status::of_grpc(grpc_status)),
+            // A gRPC call answered by a non-200 HTTP status without one ends with the code
+            // that status maps to (as gRPC does), whatever its body says.
+            (Caller::Grpc, None) if status != http::StatusCode::OK => Some(Status::Code(
+                grpc_code_of_http_status(status.as_u16()) as u16,
+            )),
+            (Caller::Grpc, None) => None,
         };
     }
 
@@ -117,22 +155,30 @@ impl CallTelemetry {
     }
 
     /// The call failed with `error` before a response came.
-    pub(crate) fn failed(&mut self, error: &Error) {
+    fn failed(&mut self, error: &Error) {
         self.status = Some(match self.caller {
             Caller::Grpc => Status::Code(error.grpc_code() as u16),
             Caller::Http => Status::Error,
         });
     }
 
-    /// The response body ended, `broken` if with an error: the call is over.
+    /// The response body ended, `broken` if with an error: the call is over. A broken body
+    /// fails an HTTP call (`error`) and a gRPC call whose status had not come (UNAVAILABLE).
     pub(crate) fn ended(mut self, broken: bool) {
-        if self.caller == Caller::Grpc && self.status.is_none() {
-            self.status = Some(match broken {
-                true => Status::UNAVAILABLE,
-                false => Status::UNKNOWN,
-            });
-        }
+        self.status = match (self.caller, self.status, broken) {
+            (Caller::Http, _, true) => Some(Status::Error),
+            (Caller::Grpc, None, true) => Some(Status::UNAVAILABLE),
+            (Caller::Grpc, None, false) => Some(Status::UNKNOWN),
+            (_, status, _) => status,
+        };
         self.record();
+    }
+
+    fn protocol(&self) -> &'static str {
+        match self.caller {
+            Caller::Grpc => "grpc",
+            Caller::Http => "http",
+        }
     }
 
     /// Records the call with what is known of it; a call given up before its status came is
@@ -145,18 +191,29 @@ impl CallTelemetry {
             Caller::Grpc => Status::CANCELLED,
             Caller::Http => Status::Error,
         });
+        let protocol = self.protocol();
         let latency = self.start.map(|start| start.elapsed().as_secs_f64());
         if !self.span.is_disabled() {
             self.span.record("status", display(status));
             if let Some(id) = &self.peer.0 {
                 self.span.record("peer", display(id));
             }
+            if status.is_error(protocol) {
+                self.span.record("otel.status_code", "ERROR");
+            }
         }
-        if let Some(gauge) = &self.in_flight {
-            gauge.dec();
+        if let Some(series) = &self.series {
+            series.in_flight().dec();
         }
         if let (Some(metrics), Some(latency)) = (&self.metrics, latency) {
-            self.count(metrics, status, latency);
+            match &self.series {
+                Some(series) => series.count(protocol, &self.peer, status, latency),
+                None => {
+                    let (requests, duration) =
+                        series::labels(protocol, &UNROUTED, &UNROUTED, &self.peer, status);
+                    metrics.count(&requests, &duration, latency);
+                }
+            }
         }
         if let (Some((method, path)), Some(latency)) = (&self.request, latency) {
             self.log(
@@ -168,38 +225,11 @@ impl CallTelemetry {
         }
     }
 
-    fn count(&self, metrics: &ClientMetrics, status: Status, latency: f64) {
-        let (route, cluster) = self
-            .routed
-            .clone()
-            .unwrap_or_else(|| ("".into(), "".into()));
-        let protocol = match self.caller {
-            Caller::Grpc => "grpc",
-            Caller::Http => "http",
-        };
-        let families = metrics.families();
-        let duration = DurationLabels {
-            protocol,
-            route: Arc::clone(&route),
-            cluster: Arc::clone(&cluster),
-            status,
-        };
-        families.duration.get_or_create(&duration).observe(latency);
-        let requests = RequestLabels {
-            protocol,
-            route,
-            cluster,
-            peer: self.peer.clone(),
-            status,
-        };
-        families.requests.get_or_create(&requests).inc();
-    }
-
     fn log(&self, method: &Method, path: &str, status: Status, latency: f64) {
         let dash: &dyn Display = &"-";
         let peer: &dyn Display = self.peer.0.as_ref().map_or(dash, |id| id as &dyn Display);
         let upstream: &dyn Display = self.upstream.as_ref().map_or(dash, |a| a as &dyn Display);
-        let (route, cluster) = self.routed.as_ref().map_or(("", ""), |(r, c)| (r, c));
+        let (route, cluster) = self.routed.as_ref().map_or(("-", "-"), |(r, c)| (r, c));
         tracing::info!(target: ACCESS_LOG_TARGET, side = "client", method = %method,
             path, status = %status, latency_ms = latency * 1e3, peer = %peer,
             mtls = self.peer.0.is_some(), route, cluster, upstream = %upstream,

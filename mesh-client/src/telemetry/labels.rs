@@ -5,10 +5,13 @@
 //! connection's shared SPIFFE ID, both written out only when the registry is rendered.
 
 use std::fmt::{self, Write};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use spiffe::SpiffeId;
+
+/// The `route` and `cluster` labels of a call that was never routed: `-`, shared.
+pub(crate) static UNROUTED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("-"));
 
 /// `mesh_client_requests_total`'s labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,6 +78,25 @@ impl Status {
     /// gRPC's UNAVAILABLE: the response body broke off.
     pub(crate) const UNAVAILABLE: Status = Status::Code(14);
 
+    /// The OK status of `protocol` (`grpc` or `http`): 0 or 200.
+    pub(crate) fn ok(protocol: &str) -> Status {
+        match protocol {
+            "grpc" => Status::Code(0),
+            _ => Status::Code(200),
+        }
+    }
+
+    /// Whether a call of `protocol` that ended so failed, for the span's `otel.status_code`:
+    /// no response, a 5xx, or the gRPC codes that say the server or the call broke (UNKNOWN,
+    /// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED).
+    pub(crate) fn is_error(self, protocol: &str) -> bool {
+        match (self, protocol) {
+            (Status::Error, _) => true,
+            (Status::Code(code), "grpc") => matches!(code, 2 | 4 | 12 | 13 | 14 | 15 | 16),
+            (Status::Code(code), _) => code >= 500,
+        }
+    }
+
     /// The status a `grpc-status` value says: its code, UNKNOWN if it is none of gRPC's.
     pub(crate) fn of_grpc(value: &http::HeaderValue) -> Status {
         let code = std::str::from_utf8(value.as_bytes()).ok();
@@ -127,5 +149,19 @@ mod tests {
         assert_eq!(status("x"), Status::UNKNOWN);
         assert_eq!(Status::Error.to_string(), "error");
         assert_eq!(Status::Code(200).to_string(), "200");
+    }
+
+    #[test]
+    fn error_statuses_are_those_of_a_broken_server_or_call() {
+        let errors = |protocol| (0..=16).filter(move |c| Status::Code(*c).is_error(protocol));
+        assert_eq!(
+            errors("grpc").collect::<Vec<_>>(),
+            [2, 4, 12, 13, 14, 15, 16]
+        );
+        assert!(Status::Error.is_error("http") && Status::Error.is_error("grpc"));
+        assert!(Status::Code(503).is_error("http"));
+        assert!(!Status::Code(404).is_error("http"));
+        assert_eq!(Status::ok("grpc"), Status::Code(0));
+        assert_eq!(Status::ok("http"), Status::Code(200));
     }
 }

@@ -1,9 +1,12 @@
 //! Telemetry of the client: metrics, a span and an access-log event per call.
 //!
 //! A call is observed from the moment the stack takes it to the end of its response body (or
-//! its error) by one [`CallTelemetry`]: it counts the call in flight once it is routed, and
-//! when the call is over it counts it by its final status, observes its latency, closes its
-//! `mesh.client` span and writes its access-log event. The resilience events (attempts,
+//! its error) by one [`CallTelemetry`]: it counts the call in flight once it is routed, counts
+//! the attempts sent and keeps the last one's endpoint, and when the call is over it counts it
+//! by its final status, observes its latency, closes its `mesh.client` span and writes its
+//! access-log event. The series a call on a route and cluster touches are looked up once per
+//! pair and kept in the route table ([`RouteSeries`]), so that a call that ends OK looks none
+//! up. The resilience events (attempts,
 //! retries, spent budgets, breaker overflows, ejections, injected faults) are counted where
 //! they happen, in [`Counters`](crate::counters::Counters), which also feeds each client's
 //! `counters()` snapshot.
@@ -13,18 +16,20 @@
 
 mod call;
 mod labels;
+mod series;
 
 use std::sync::Arc;
 
-use mesh_core::telemetry::Metrics;
+use mesh_core::telemetry::{Metrics, REQUEST_DURATION_BUCKETS};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 
 pub(crate) use call::CallTelemetry;
 pub(crate) use labels::{ClusterLabels, DurationLabels, FaultLabels, RequestLabels, RouteLabels};
-pub(crate) use labels::{Peer, Status};
+pub(crate) use labels::{Peer, Status, UNROUTED};
+pub(crate) use series::{RouteSeries, SeriesSlot};
 
 /// The client's metric families in one registry; cheap to clone.
 #[derive(Clone, Debug)]
@@ -33,9 +38,9 @@ pub(crate) struct ClientMetrics(Arc<Families>);
 /// The families: `mesh_client_*`.
 #[derive(Debug)]
 pub(crate) struct Families {
-    pub(crate) requests: Family<RequestLabels, Counter>,
-    pub(crate) duration: Family<DurationLabels, Histogram, fn() -> Histogram>,
-    pub(crate) in_flight: Family<RouteLabels, Gauge>,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<DurationLabels, Histogram, fn() -> Histogram>,
+    in_flight: Family<RouteLabels, Gauge>,
     attempts: Family<ClusterLabels, Counter>,
     retries: Family<ClusterLabels, Counter>,
     budget_exhausted: Family<ClusterLabels, Counter>,
@@ -51,9 +56,22 @@ pub(crate) enum FaultKind {
     Abort,
 }
 
-/// Call latencies from 100 µs to about 15 s.
+/// An event of a cluster's resilience policies, counted by cluster.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ClusterEvent {
+    /// A retry sent.
+    Retry,
+    /// A retry not sent because the cluster's retry budget was spent.
+    BudgetExhausted,
+    /// A call refused by the cluster's circuit breaker.
+    Overflow,
+    /// An endpoint ejected by outlier detection.
+    Ejection,
+}
+
+/// Call latencies, in the buckets the server uses too.
 fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.000_1, 2.5, 14))
+    Histogram::new(REQUEST_DURATION_BUCKETS)
 }
 
 impl ClientMetrics {
@@ -133,34 +151,21 @@ impl ClientMetrics {
             .get_or_create_owned(&ClusterLabels::of(cluster))
     }
 
-    /// Counts a retry to `cluster`.
-    pub(crate) fn retried(&self, cluster: &Arc<str>) {
-        self.0
-            .retries
-            .get_or_create(&ClusterLabels::of(cluster))
-            .inc();
+    /// Counts `event` of `cluster`.
+    pub(crate) fn cluster_event(&self, event: ClusterEvent, cluster: &Arc<str>) {
+        let family = match event {
+            ClusterEvent::Retry => &self.0.retries,
+            ClusterEvent::BudgetExhausted => &self.0.budget_exhausted,
+            ClusterEvent::Overflow => &self.0.overflows,
+            ClusterEvent::Ejection => &self.0.ejections,
+        };
+        family.get_or_create(&ClusterLabels::of(cluster)).inc();
     }
 
-    /// Counts a retry to `cluster` not made for its spent budget.
-    pub(crate) fn budget_exhausted(&self, cluster: &Arc<str>) {
-        let labels = ClusterLabels::of(cluster);
-        self.0.budget_exhausted.get_or_create(&labels).inc();
-    }
-
-    /// Counts a call `cluster`'s circuit breaker refused.
-    pub(crate) fn overflowed(&self, cluster: &Arc<str>) {
-        self.0
-            .overflows
-            .get_or_create(&ClusterLabels::of(cluster))
-            .inc();
-    }
-
-    /// Counts an endpoint of `cluster` ejected.
-    pub(crate) fn ejected(&self, cluster: &Arc<str>) {
-        self.0
-            .ejections
-            .get_or_create(&ClusterLabels::of(cluster))
-            .inc();
+    /// Counts a call by looking its series up: calls of no route, or ending unlike most.
+    pub(crate) fn count(&self, requests: &RequestLabels, duration: &DurationLabels, latency: f64) {
+        self.0.requests.get_or_create(requests).inc();
+        self.0.duration.get_or_create(duration).observe(latency);
     }
 
     /// Counts a fault of `kind` injected on `route`.

@@ -7,6 +7,7 @@ pub mod ads;
 pub mod certs;
 pub mod model;
 pub mod server;
+pub mod telemetry;
 
 use std::time::Duration;
 

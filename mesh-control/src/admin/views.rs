@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use mesh_core::xds::type_url;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -14,14 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use super::AdminState;
 use crate::ads::{ClientStatus, SyncState, TypeStatus};
 use crate::config::{MeshConfig, TlsMode};
-
-/// The resource types by the names people know them by, in the order they are shown.
-pub const TYPES: [(&str, &str); 4] = [
-    ("LDS", type_url::LISTENER),
-    ("RDS", type_url::ROUTE_CONFIGURATION),
-    ("CDS", type_url::CLUSTER),
-    ("EDS", type_url::CLUSTER_LOAD_ASSIGNMENT),
-];
+use crate::resource_types::RESOURCE_TYPES;
 
 /// One connected client, as `GET /clients` lists it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,17 +23,30 @@ pub struct ClientView {
     /// Its SPIFFE ID: its certificate's on an mTLS stream, else the one the CA last issued
     /// to its node id, else `null`.
     pub identity: Option<String>,
+    /// Where `identity` comes from, `null` with it.
+    pub identity_source: Option<IdentitySource>,
     /// When its stream started.
     pub connected_since: String,
     /// Per type (`LDS` ... `EDS`), what it was sent and what it said.
     pub types: BTreeMap<String, TypeView>,
 }
 
+/// How the identity of a client is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentitySource {
+    /// The certificate of its mTLS stream: proven.
+    Certificate,
+    /// The CA issued it to a requester that named this node id, which anyone can name:
+    /// a hint, not a proof.
+    Claimed,
+}
+
 /// What one client was sent of one type and what it said of it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TypeView {
     /// `SYNCED`, `STALE`, `NACKED`, or `null` when nothing was sent.
-    pub state: Option<String>,
+    pub state: Option<SyncState>,
     /// The version of the last response sent.
     pub sent_version: Option<String>,
     /// The version last ACKed.
@@ -134,41 +139,38 @@ pub(crate) fn timestamp(at: SystemTime) -> String {
         .unwrap_or_else(|_| "out of range".to_string())
 }
 
-fn type_view(status: Option<&TypeStatus>, detail: bool) -> TypeView {
-    let status = status.cloned().unwrap_or_default();
-    let state = status.state().map(|state| {
-        match state {
-            SyncState::Synced => "SYNCED",
-            SyncState::Stale => "STALE",
-            SyncState::Nacked => "NACKED",
-        }
-        .to_string()
-    });
+fn type_view(status: &TypeStatus, detail: bool) -> TypeView {
     TypeView {
-        state,
-        last_nack: status.last_nack.map(|n| NackView {
-            version: n.version,
-            nonce: n.nonce,
-            reason: n.message,
+        state: status.state(),
+        sent_version: status.sent_version.clone(),
+        acked_version: status.acked_version.clone(),
+        last_nack: status.last_nack.as_ref().map(|n| NackView {
+            version: n.version.clone(),
+            nonce: n.nonce.clone(),
+            reason: n.message.clone(),
         }),
-        resources: detail.then_some(status.sent_names),
-        sent_version: status.sent_version,
-        acked_version: status.acked_version,
+        resources: detail.then(|| status.sent_names.iter().map(|n| n.to_string()).collect()),
     }
 }
 
+/// The view of one client, made in place under the registry's lock.
 fn client_view(state: &AdminState, client: &ClientStatus, detail: bool) -> ClientView {
-    let identity = client
-        .peer_identity
-        .clone()
-        .or_else(|| state.issued.last_identity_of(&client.node_id));
-    let types = TYPES
+    let (identity, identity_source) = match &client.peer_identity {
+        Some(id) => (Some(id.clone()), Some(IdentitySource::Certificate)),
+        None => match state.issued.last_identity_of(&client.node_id) {
+            Some(id) => (Some(id), Some(IdentitySource::Claimed)),
+            None => (None, None),
+        },
+    };
+    let types = RESOURCE_TYPES
         .iter()
-        .map(|(short, url)| (short.to_string(), type_view(client.types.get(*url), detail)))
+        .zip(&client.types)
+        .map(|(t, status)| (t.short.to_string(), type_view(status, detail)))
         .collect();
     ClientView {
         node_id: client.node_id.clone(),
         identity,
+        identity_source,
         connected_since: timestamp(client.connected_since),
         types,
     }
@@ -176,18 +178,16 @@ fn client_view(state: &AdminState, client: &ClientStatus, detail: bool) -> Clien
 
 /// `GET /clients`: every connected client, oldest stream first.
 pub(crate) fn clients(state: &AdminState) -> Vec<ClientView> {
-    let clients = state.clients.clients();
-    clients
-        .iter()
-        .map(|c| client_view(state, c, false))
-        .collect()
+    state
+        .clients
+        .map_clients(|client| client_view(state, client, false))
 }
 
 /// `GET /clients/{node_id}`: the newest stream of that node, with resource names.
 pub(crate) fn client(state: &AdminState, node_id: &str) -> Option<ClientView> {
-    let clients = state.clients.clients();
-    let found = clients.iter().rev().find(|c| c.node_id == node_id)?;
-    Some(client_view(state, found, true))
+    state
+        .clients
+        .map_newest(node_id, |client| client_view(state, client, true))
 }
 
 /// `GET /config`.

@@ -61,7 +61,7 @@ pub(crate) async fn run(
     }
     let _registration = server.registry.register(registered);
     let client = server.clients.connect(&node.id, peer_identity);
-    let _connected = Connected::new(&server.metrics.connected_clients);
+    let _counted = CountedStream::new(&server.metrics.connected_clients);
     tracing::info!(node = %node.id, "ADS client connected");
 
     let mut state = StreamState::new(&node.id, client, server.metrics.clone());
@@ -100,16 +100,16 @@ pub(crate) async fn run(
 }
 
 /// Counts a stream in the connected-clients gauge while it lives.
-struct Connected(Gauge);
+struct CountedStream(Gauge);
 
-impl Connected {
+impl CountedStream {
     fn new(gauge: &Gauge) -> Self {
         gauge.inc();
         Self(gauge.clone())
     }
 }
 
-impl Drop for Connected {
+impl Drop for CountedStream {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -137,7 +137,7 @@ fn warn_unknown_services(
 ) {
     let listeners = snapshot.resources(type_url::LISTENER);
     for r in registered {
-        if !listeners.is_some_and(|l| l.contains_key(&r.service)) {
+        if !listeners.is_some_and(|l| l.contains_key(r.service.as_str())) {
             tracing::warn!(
                 node,
                 service = %r.service,

@@ -1,11 +1,13 @@
 //! The state of the world of one ADS stream: what the client subscribed to, what we last sent
 //! it, and what to send next.
 //!
-//! Per type URL we keep the subscribed names, the nonce of our last response and a hash of its
-//! content. A request that echoes the last nonce is an ACK (or, with `error_detail`, a NACK);
-//! one with an older nonce is stale and ignored, as the protocol says, because a newer
-//! response is already on its way. A request that changes the names gets a response. A new
-//! snapshot gets a response for each type whose content, for this stream, changed.
+//! Per type we keep the subscribed names, the nonce of our last response and a hash of its
+//! content. The first request that echoes the last nonce answers it: an ACK, or with
+//! `error_detail` a NACK; a later one with the same nonce only changes names. One with an
+//! older nonce is stale and ignored, as the protocol says, because a newer response is
+//! already on its way. A request that changes the names gets a response. A new snapshot gets
+//! a response for each type whose content, for this stream, changed: the content is hashed
+//! in place, and the response (and its list of names) is built only when the hash changed.
 //!
 //! Every response, ACK and NACK is recorded in the stream's [`ClientEntry`] (for status) and
 //! in the metrics: pushes and NACKs per type, and the time from a response to its ACK.
@@ -15,8 +17,9 @@
 //! a name that is absent from an LDS or CDS response tells a gRPC client it does not exist.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hasher};
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use mesh_core::xds::type_url;
@@ -24,6 +27,7 @@ use tokio::time::Instant;
 
 use super::status::{ClientEntry, Nack};
 use crate::metrics::ControlMetrics;
+use crate::resource_types::{RESOURCE_TYPES, index_of};
 use crate::snapshot::{Resource, Snapshot};
 
 /// The order in which changed types are pushed: clusters before their endpoints, listeners
@@ -38,7 +42,7 @@ const PUSH_ORDER: [&str; 4] = [
 /// One type's subscription on the stream.
 #[derive(Debug, Default)]
 struct Subscription {
-    names: BTreeSet<String>,
+    names: BTreeSet<Arc<str>>,
     wildcard: bool,
     /// The nonce of our last response of this type.
     nonce: String,
@@ -55,7 +59,8 @@ struct Subscription {
 pub(crate) struct StreamState {
     node_id: String,
     last_nonce: u64,
-    subscriptions: BTreeMap<String, Subscription>,
+    /// Indexed like [`RESOURCE_TYPES`].
+    subscriptions: [Option<Subscription>; 4],
     client: ClientEntry,
     metrics: ControlMetrics,
 }
@@ -66,7 +71,7 @@ impl StreamState {
         Self {
             node_id: node_id.to_string(),
             last_nonce: 0,
-            subscriptions: BTreeMap::new(),
+            subscriptions: Default::default(),
             client,
             metrics,
         }
@@ -79,119 +84,141 @@ impl StreamState {
         snapshot: &Snapshot,
     ) -> Option<DiscoveryResponse> {
         let type_url = request.type_url.as_str();
-        if snapshot.resources(type_url).is_none() {
+        let Some(index) = index_of(type_url) else {
             tracing::warn!(node = %self.node_id, type_url, "ignoring a request for an unsupported type");
             return None;
-        }
-        let names: BTreeSet<String> = request.resource_names.iter().cloned().collect();
-        let Some(subscription) = self.subscriptions.get_mut(type_url) else {
+        };
+        let Some(subscription) = &mut self.subscriptions[index] else {
             // First request of this type on the stream: whatever its nonce, answer it.
+            let names = names_of(request);
             let wildcard = names.contains("*") || (names.is_empty() && is_wildcard_type(type_url));
-            let subscription = Subscription {
+            self.subscriptions[index] = Some(Subscription {
                 names,
                 wildcard,
                 ..Subscription::default()
-            };
-            self.subscriptions
-                .insert(type_url.to_string(), subscription);
-            return self.respond(type_url, snapshot);
+            });
+            return self.send(index, snapshot);
         };
         if request.response_nonce != subscription.nonce {
             tracing::debug!(node = %self.node_id, type_url, nonce = %request.response_nonce, "ignoring a request with a stale nonce");
             return None;
         }
-        let metrics = self.metrics.for_type(type_url);
-        let answered = subscription.sent_at.take();
-        match &request.error_detail {
-            Some(error) => {
-                tracing::warn!(
-                    node = %self.node_id,
-                    type_url,
-                    nonce = %request.response_nonce,
-                    message = %error.message,
-                    "client rejected (NACKed) a response"
-                );
-                self.client.nack(
-                    type_url,
-                    Nack {
-                        version: subscription.version.clone(),
-                        nonce: request.response_nonce.clone(),
-                        message: error.message.clone(),
-                    },
-                );
-                if let Some(metrics) = metrics {
+        // Only the first reply to a response answers it; a later one with the same nonce
+        // changes names and says nothing of the response.
+        if let Some(sent_at) = subscription.sent_at.take() {
+            let metrics = self.metrics.for_type(index);
+            match &request.error_detail {
+                Some(error) => {
+                    tracing::warn!(
+                        node = %self.node_id,
+                        type_url,
+                        nonce = %request.response_nonce,
+                        message = %error.message,
+                        "client rejected (NACKed) a response"
+                    );
+                    self.client.nack(
+                        index,
+                        Nack {
+                            version: subscription.version.clone(),
+                            nonce: request.response_nonce.clone(),
+                            message: error.message.clone(),
+                        },
+                    );
                     metrics.nacks.inc();
                 }
-            }
-            None => {
-                self.client.ack(type_url, &request.version_info);
-                if let (Some(metrics), Some(sent_at)) = (metrics, answered) {
+                None => {
+                    self.client
+                        .ack(index, &request.response_nonce, &request.version_info);
                     metrics
                         .ack_duration
                         .observe(sent_at.elapsed().as_secs_f64());
                 }
             }
         }
-        if subscription.names == names {
+        if subscription
+            .names
+            .iter()
+            .map(|n| &**n)
+            .eq(sorted_names(request).iter().copied())
+        {
             return None;
         }
-        subscription.wildcard = names.contains("*");
-        subscription.names = names;
-        self.respond(type_url, snapshot)
+        subscription.names = names_of(request);
+        subscription.wildcard = subscription.names.contains("*");
+        self.send(index, snapshot)
     }
 
     /// Handles a new snapshot; returns a response for every type whose content changed.
     pub(crate) fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
         let mut responses = Vec::new();
         for type_url in PUSH_ORDER {
-            let Some(subscription) = self.subscriptions.get(type_url) else {
+            let Some(index) = index_of(type_url) else {
                 continue;
             };
-            let (resources, hash) = content(subscription, type_url, snapshot);
-            if subscription.sent != Some(hash) {
-                responses.push(self.send(type_url, resources, hash, snapshot));
+            let Some(subscription) = &self.subscriptions[index] else {
+                continue;
+            };
+            let mut hasher = DefaultHasher::new();
+            for (name, resource) in content(subscription, type_url, snapshot) {
+                hasher.write(name.as_bytes());
+                hasher.write_u64(resource.hash);
+            }
+            if subscription.sent != Some(hasher.finish())
+                && let Some(response) = self.send(index, snapshot)
+            {
+                responses.push(response);
             }
         }
         responses
     }
 
-    /// The response for one type, now.
-    fn respond(&mut self, type_url: &str, snapshot: &Snapshot) -> Option<DiscoveryResponse> {
-        let subscription = self.subscriptions.get(type_url)?;
-        let (resources, hash) = content(subscription, type_url, snapshot);
-        Some(self.send(type_url, resources, hash, snapshot))
-    }
-
-    /// Builds a response with a fresh nonce and records it as sent.
-    fn send(
-        &mut self,
-        type_url: &str,
-        resources: Vec<(String, Cow<'_, Resource>)>,
-        hash: u64,
-        snapshot: &Snapshot,
-    ) -> DiscoveryResponse {
+    /// Builds the response for one type with a fresh nonce, and records it as sent.
+    fn send(&mut self, index: usize, snapshot: &Snapshot) -> Option<DiscoveryResponse> {
+        let type_url = RESOURCE_TYPES[index].url;
+        let subscription = self.subscriptions[index].as_mut()?;
+        let mut hasher = DefaultHasher::new();
+        let mut names = Vec::new();
+        let mut resources = Vec::new();
+        for (name, resource) in content(subscription, type_url, snapshot) {
+            hasher.write(name.as_bytes());
+            hasher.write_u64(resource.hash);
+            names.push(Arc::clone(name));
+            resources.push(resource.into_owned().any);
+        }
         self.last_nonce += 1;
         let nonce = self.last_nonce.to_string();
         let version = snapshot.version().to_string();
-        if let Some(subscription) = self.subscriptions.get_mut(type_url) {
-            subscription.nonce = nonce.clone();
-            subscription.sent = Some(hash);
-            subscription.version.clone_from(&version);
-            subscription.sent_at = Some(Instant::now());
-        }
-        if let Some(metrics) = self.metrics.for_type(type_url) {
-            metrics.pushes.inc();
-        }
-        let (names, resources): (Vec<String>, Vec<_>) = resources.into_iter().unzip();
-        self.client.sent(type_url, &version, names);
-        DiscoveryResponse {
+        subscription.nonce.clone_from(&nonce);
+        subscription.sent = Some(hasher.finish());
+        subscription.version.clone_from(&version);
+        subscription.sent_at = Some(Instant::now());
+        self.metrics.for_type(index).pushes.inc();
+        self.client.sent(index, &version, &nonce, names);
+        Some(DiscoveryResponse {
             version_info: version,
-            resources: resources.into_iter().map(|r| r.into_owned().any).collect(),
+            resources,
             type_url: type_url.to_string(),
             nonce,
             ..Default::default()
-        }
+        })
     }
+}
+
+/// The names a request subscribes to.
+fn names_of(request: &DiscoveryRequest) -> BTreeSet<Arc<str>> {
+    request
+        .resource_names
+        .iter()
+        .map(|name| Arc::from(name.as_str()))
+        .collect()
+}
+
+/// The names of a request, sorted and without duplicates, borrowed.
+fn sorted_names(request: &DiscoveryRequest) -> Vec<&str> {
+    let mut names: Vec<&str> = request.resource_names.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Types where an empty first request means "everything" (xDS: LDS and CDS).
@@ -199,38 +226,30 @@ fn is_wildcard_type(type_url: &str) -> bool {
     type_url == type_url::LISTENER || type_url == type_url::CLUSTER
 }
 
-/// The resources a subscription gets from `snapshot` with their names, and a hash of them.
-fn content<'s>(
-    subscription: &Subscription,
-    type_url: &str,
-    snapshot: &'s Snapshot,
-) -> (Vec<(String, Cow<'s, Resource>)>, u64) {
-    let mut found: BTreeMap<&str, Cow<'s, Resource>> = BTreeMap::new();
-    if subscription.wildcard
-        && let Some(all) = snapshot.resources(type_url)
-    {
-        found.extend(
-            all.iter()
-                .map(|(name, r)| (name.as_str(), Cow::Borrowed(r))),
-        );
-    }
-    for name in &subscription.names {
-        if name != "*"
-            && !found.contains_key(name.as_str())
-            && let Some(resource) = snapshot.get(type_url, name)
-        {
-            found.insert(name, resource);
-        }
-    }
-    let mut hasher = DefaultHasher::new();
-    for (name, resource) in &found {
-        hasher.write(name.as_bytes());
-        hasher.write_u64(resource.hash);
-    }
-    let hash = hasher.finish();
-    let named = found
+/// The resources a subscription gets from `snapshot`, with their names, in a fixed order:
+/// everything of the type for a wildcard subscription, then the subscribed names it lacks
+/// (server listeners, made on demand). Nothing is copied but those made on demand.
+fn content<'a>(
+    subscription: &'a Subscription,
+    type_url: &'a str,
+    snapshot: &'a Snapshot,
+) -> impl Iterator<Item = (&'a Arc<str>, Cow<'a, Resource>)> {
+    let all = snapshot
+        .resources(type_url)
+        .filter(|_| subscription.wildcard);
+    let everything = all
         .into_iter()
-        .map(|(name, resource)| (name.to_string(), resource))
-        .collect();
-    (named, hash)
+        .flatten()
+        .map(|(name, resource)| (name, Cow::Borrowed(resource)));
+    let named = subscription.names.iter().filter_map(move |name| {
+        let listed = all.is_some_and(|all| all.contains_key(name));
+        if &**name == "*" || listed {
+            return None;
+        }
+        Some((name, snapshot.get(type_url, name)?))
+    });
+    everything.chain(named)
 }
+
+#[cfg(test)]
+mod tests;

@@ -94,12 +94,15 @@ impl Harness {
 
     async fn eventually(&self, what: &str, check: impl Fn(&[ClientStatus]) -> bool) {
         tokio::time::timeout(PATIENCE, async {
-            while !check(&self.clients.clients()) {
+            while !check(&self.clients.map_clients(ClientStatus::clone)) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("never saw {what}: {:?}", self.clients.clients()));
+        .unwrap_or_else(|_| {
+            let clients = self.clients.map_clients(ClientStatus::clone);
+            panic!("never saw {what}: {clients:?}")
+        });
     }
 }
 
@@ -209,6 +212,7 @@ async fn empty_first_cds_request_is_wildcard() {
 
 #[tokio::test]
 async fn ack_and_nack_are_recorded() {
+    const LDS: usize = 0;
     let harness = start().await;
     let mut client = harness.connect(node("n1")).await;
     client.send(type_url::LISTENER, &["serviceb"], None).await;
@@ -218,19 +222,26 @@ async fn ack_and_nack_are_recorded() {
         .await;
     harness
         .eventually("the ACK", |c| {
-            c.first()
-                .and_then(|c| c.types.get(type_url::LISTENER))
-                .and_then(|t| t.acked_version.as_deref())
-                == Some("1")
+            c.first().is_some_and(|c| {
+                c.node_id == "n1"
+                    && c.types[LDS].acked_version.as_deref() == Some("1")
+                    && c.types[LDS].state() == Some(SyncState::Synced)
+            })
         })
         .await;
-    assert_eq!(harness.clients.clients()[0].node_id, "n1");
 
+    // A name change gets a new response, which the client rejects.
+    let names = ["serviceb", "serviceb.demo"];
+    client
+        .send(type_url::LISTENER, &names, Some(&response))
+        .await;
+    let rejected = client.recv().await;
     let mut nack = DiscoveryRequest {
         node: Some(client.node.clone()),
         type_url: type_url::LISTENER.into(),
-        resource_names: vec!["serviceb".into()],
-        response_nonce: response.nonce.clone(),
+        resource_names: names.map(String::from).to_vec(),
+        version_info: response.version_info.clone(),
+        response_nonce: rejected.nonce.clone(),
         ..Default::default()
     };
     nack.error_detail = Some(rpc::Status {
@@ -241,10 +252,13 @@ async fn ack_and_nack_are_recorded() {
     client.requests.send(nack).await.unwrap();
     harness
         .eventually("the NACK", |c| {
-            c.first()
-                .and_then(|c| c.types.get(type_url::LISTENER))
-                .and_then(|t| t.last_nack.as_ref())
-                .is_some_and(|n| n.message == "listener serviceb: bad" && n.nonce == response.nonce)
+            c.first().is_some_and(|c| {
+                let lds = &c.types[LDS];
+                lds.state() == Some(SyncState::Nacked)
+                    && lds.last_nack.as_ref().is_some_and(|n| {
+                        n.message == "listener serviceb: bad" && n.nonce == rejected.nonce
+                    })
+            })
         })
         .await;
     client.assert_quiet().await;

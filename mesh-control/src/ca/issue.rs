@@ -43,8 +43,10 @@ pub struct IssuedCert {
     pub spiffe_id: SpiffeId,
     /// Its serial number, hex.
     pub serial: String,
-    /// When it was issued (its validity starts 30 s earlier, for clock skew).
+    /// When it was issued.
     pub issued_at: SystemTime,
+    /// The start of its validity: [`CLOCK_SKEW`] before it was issued.
+    pub not_before: SystemTime,
     /// When it expires.
     pub not_after: SystemTime,
 }
@@ -135,6 +137,7 @@ impl CertificateAuthority {
     ) -> Result<IssuedCert, IssueError> {
         let uri = spiffe_id.to_string().try_into().map_err(IssueError::Sign)?;
         let issued_at = SystemTime::now();
+        let not_before = issued_at - CLOCK_SKEW;
         let not_after = (issued_at + lifetime).min(self.root.not_after());
         let serial = random_serial();
         let mut params = CertificateParams::default();
@@ -149,7 +152,7 @@ impl CertificateAuthority {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        params.not_before = (issued_at - CLOCK_SKEW).into();
+        params.not_before = not_before.into();
         params.not_after = not_after.into();
         params.serial_number = Some(serial.clone());
         params.use_authority_key_identifier_extension = true;
@@ -162,6 +165,7 @@ impl CertificateAuthority {
             spiffe_id,
             serial: hex(&serial.to_bytes()),
             issued_at,
+            not_before,
             not_after,
         })
     }

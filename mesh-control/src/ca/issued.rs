@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use super::issue::{CLOCK_SKEW, IssuedCert};
+use super::issue::IssuedCert;
 
 /// How many certificates the log keeps.
 pub const CAPACITY: usize = 1000;
@@ -54,7 +54,7 @@ impl IssuedLog {
             spiffe_id: issued.spiffe_id.to_string(),
             node_id,
             serial: issued.serial.clone(),
-            not_before: issued.issued_at - CLOCK_SKEW,
+            not_before: issued.not_before,
             not_after: issued.not_after,
         });
     }
@@ -98,7 +98,10 @@ mod tests {
         let newest = log.newest_first();
         assert_eq!(newest.len(), 2);
         assert_eq!(newest[0].spiffe_id, "spiffe://cluster.local/ns/demo/sa/b");
-        assert!(newest[0].not_before < newest[0].not_after);
+        let b = issue("b");
+        log.record(&b, None);
+        assert_eq!(log.newest_first()[0].not_before, b.not_before);
+        assert!(b.not_before < b.issued_at && b.issued_at < b.not_after);
         assert_eq!(
             log.last_identity_of("a-1").as_deref(),
             Some("spiffe://cluster.local/ns/demo/sa/a")

@@ -3,11 +3,13 @@
 //! A call carries a CSR and, in its `authorization` header, a credential. The credential decides
 //! the identity (module `auth`); the CA signs the CSR's key for it
 //! ([`CertificateAuthority::sign_csr`]). Every certificate signed is logged at info (identity,
-//! serial, expiry) and kept in the [`IssuedLog`]; every refusal at warn (peer address and
-//! reason, never the token). Both are counted in `mesh_control_csrs_total{result}`.
+//! serial, expiry) and kept in the [`IssuedLog`]; every refusal (the caller's fault: credential,
+//! CSR) at warn (peer address and reason, never the token); every failure of the CA itself at
+//! error. All are counted in `mesh_control_csrs_total{result}`: `signed`, `refused`, `error`.
 //!
-//! A requester may name its xDS node id in the [`NODE_ID_HEADER`] header; the admin endpoint
-//! then shows that node's identity even on a plaintext ADS stream.
+//! A requester may name its xDS node id in the [`NODE_ID_HEADER`] header (at most
+//! [`MAX_NODE_ID_LEN`] bytes; a longer one is ignored); the admin endpoint then shows that
+//! node's identity, marked as claimed, even on a plaintext ADS stream.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -29,6 +31,9 @@ use mesh_core::telemetry::Metrics;
 
 /// The request header in which a requester may name its xDS node id.
 pub const NODE_ID_HEADER: &str = "mesh-node-id";
+
+/// The longest node id kept from [`NODE_ID_HEADER`], in bytes.
+pub const MAX_NODE_ID_LEN: usize = 256;
 
 /// The gRPC certificate service of mesh-control.
 #[derive(Clone, Debug)]
@@ -75,6 +80,7 @@ impl IstioCertificateService for CaService {
             .metadata()
             .get(NODE_ID_HEADER)
             .and_then(|value| value.to_str().ok())
+            .filter(|id| id.len() <= MAX_NODE_ID_LEN)
             .map(str::to_string);
         let refuse = |status: Status| {
             self.metrics.csrs_refused.inc();
@@ -88,7 +94,15 @@ impl IstioCertificateService for CaService {
         let issued = self
             .authority
             .sign_csr(&body.csr, &identity, body.validity_duration)
-            .map_err(|e| refuse(status_of(&e)))?;
+            .map_err(|e| {
+                let status = status_of(&e);
+                if status.code() != tonic::Code::Internal {
+                    return refuse(status);
+                }
+                self.metrics.csrs_error.inc();
+                tracing::error!(%peer, error = %e, "the CA failed to sign a certificate request");
+                status
+            })?;
         tracing::info!(
             spiffe_id = %issued.spiffe_id,
             serial = %issued.serial,
@@ -130,14 +144,25 @@ mod tests {
     fn service() -> (tempfile::TempDir, CaService) {
         let (dir, ca) = crate::ca::test_authority(Duration::from_secs(3600));
         let mut config = MeshConfig::default();
-        let identity = WorkloadIdentity {
+        let identity = |service_account: &str| WorkloadIdentity {
             namespace: "demo".into(),
-            service_account: "a".into(),
+            service_account: service_account.into(),
         };
-        config.join_tokens.insert("dev-a".into(), identity);
+        config.join_tokens.insert("dev-a".into(), identity("a"));
+        // Not a valid SPIFFE path segment: signing fails inside the CA.
+        config.join_tokens.insert("dev-bad".into(), identity("a b"));
         let config = watch::Sender::new(Arc::new(config));
         let service = CaService::new(ca, config.subscribe(), IssuedLog::new(), &Metrics::new());
         (dir, service)
+    }
+
+    fn count(service: &CaService) -> [u64; 3] {
+        let m = &service.metrics;
+        [
+            m.csrs_signed.get(),
+            m.csrs_refused.get(),
+            m.csrs_error.get(),
+        ]
     }
 
     fn csr(uri: Option<&str>) -> String {
@@ -156,6 +181,15 @@ mod tests {
         authorization: Option<&str>,
         csr: String,
     ) -> Result<Vec<String>, Status> {
+        call_as(service, authorization, csr, None).await
+    }
+
+    async fn call_as(
+        service: &CaService,
+        authorization: Option<&str>,
+        csr: String,
+        node_id: Option<&str>,
+    ) -> Result<Vec<String>, Status> {
         let mut request = Request::new(IstioCertificateRequest {
             csr,
             validity_duration: 0,
@@ -163,6 +197,10 @@ mod tests {
         if let Some(value) = authorization {
             let value = value.parse().unwrap();
             request.metadata_mut().insert("authorization", value);
+        }
+        if let Some(value) = node_id {
+            let value = value.parse().unwrap();
+            request.metadata_mut().insert(NODE_ID_HEADER, value);
         }
         let response = service.create_certificate(request).await?;
         Ok(response.into_inner().cert_chain)
@@ -191,5 +229,35 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(count(&service), [1, 3, 0]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_of_the_ca_counts_as_an_error_not_a_refusal() {
+        let (_dir, service) = service();
+        let status = call(&service, Some("Bearer dev-bad"), csr(None))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+        assert_eq!(count(&service), [0, 0, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_node_id_is_kept_up_to_its_cap() {
+        let (_dir, service) = service();
+        let longest = "n".repeat(MAX_NODE_ID_LEN);
+        let too_long = "n".repeat(MAX_NODE_ID_LEN + 1);
+        for node_id in [longest.as_str(), too_long.as_str()] {
+            call_as(&service, Some("Bearer dev-a"), csr(None), Some(node_id))
+                .await
+                .unwrap();
+        }
+        let node_ids: Vec<_> = service
+            .issued
+            .newest_first()
+            .into_iter()
+            .map(|r| r.node_id)
+            .collect();
+        assert_eq!(node_ids, [None, Some(longest)]);
     }
 }

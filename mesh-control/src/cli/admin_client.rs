@@ -1,4 +1,9 @@
 //! Reading the admin endpoint of a running mesh-control, for `status`, `config` and `certs`.
+//!
+//! A request, from connecting to the last byte of the answer, gets [`TIMEOUT`]: a hung
+//! endpoint makes the command fail, not hang.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -8,6 +13,9 @@ use serde::de::DeserializeOwned;
 
 /// The default admin endpoint, where `serve` listens unless told otherwise.
 pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:15014";
+
+/// How long a request to the admin endpoint may take in all.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the admin endpoint gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +39,17 @@ pub enum AdminError {
         /// What went wrong.
         reason: String,
     },
+    /// It did not answer in time.
+    #[error(
+        "the mesh-control admin endpoint at {url} did not answer within {timeout:?}; is it \
+         overloaded, or is --admin pointing at something else?"
+    )]
+    TimedOut {
+        /// The URL asked for.
+        url: String,
+        /// How long the CLI waited.
+        timeout: Duration,
+    },
     /// It answered with an error.
     #[error("{url} answered {status}: {message}")]
     Refused {
@@ -53,9 +72,20 @@ pub enum AdminError {
     },
 }
 
-/// Fetches `path` from the admin endpoint at `base` and reads it as JSON.
+/// Fetches `path` from the admin endpoint at `base` and reads it as JSON, within [`TIMEOUT`].
 pub(crate) async fn get<T: DeserializeOwned>(base: &str, path: &str) -> Result<T, AdminError> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
+    match tokio::time::timeout(TIMEOUT, fetch(&url)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(AdminError::TimedOut {
+            url,
+            timeout: TIMEOUT,
+        }),
+    }
+}
+
+async fn fetch<T: DeserializeOwned>(url: &str) -> Result<T, AdminError> {
+    let url = url.to_string();
     let uri: http::Uri = url
         .parse()
         .map_err(|e: http::uri::InvalidUri| AdminError::BadUrl {
@@ -104,4 +134,24 @@ pub(crate) async fn get<T: DeserializeOwned>(base: &str, path: &str) -> Result<T
         url,
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_endpoint_times_out() {
+        // Accepts connections (the backlog does) but never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let started = tokio::time::Instant::now();
+        let err = get::<serde_json::Value>(&base, "/clients")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::TimedOut { .. }), "{err}");
+        assert!(err.to_string().contains(&base), "{err}");
+        assert!(started.elapsed() >= TIMEOUT);
+        drop(listener);
+    }
 }

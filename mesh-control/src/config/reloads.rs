@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use mesh_core::telemetry::Metrics;
 
-use super::ConfigErrors;
 use crate::metrics::ControlMetrics;
 
-/// A reload that found errors; the last good config stayed in use.
+/// A reload that failed (errors in the config, or a load that did not finish); the last good
+/// config stayed in use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReloadFailure {
     /// When it happened.
@@ -47,12 +47,12 @@ impl Reloads {
         *self.failure() = None;
     }
 
-    /// Records a reload that found `errors`.
-    pub(crate) fn failed(&self, errors: &ConfigErrors) {
+    /// Records a reload that failed with `errors`, one per line.
+    pub(crate) fn failed(&self, errors: String) {
         self.metrics.reloads_error.inc();
         *self.failure() = Some(ReloadFailure {
             at: SystemTime::now(),
-            errors: errors.to_string(),
+            errors,
         });
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinError;
 use tokio::time::{Instant, timeout};
 
 use super::{ConfigErrors, MeshConfig, Reloads, load_dir};
@@ -87,7 +88,7 @@ fn is_change(event: &notify::Event) -> bool {
     }
 }
 
-/// Loads `dir` and sends the config if it is valid and new; logs its errors otherwise.
+/// Loads `dir` (off the async threads) and applies the outcome.
 async fn reload(
     dir: &Path,
     tx: &watch::Sender<Arc<MeshConfig>>,
@@ -95,13 +96,34 @@ async fn reload(
     last_errors: &mut Option<ConfigErrors>,
 ) {
     let owned = dir.to_path_buf();
-    let loaded = match tokio::task::spawn_blocking(move || load_dir(&owned)).await {
+    let loaded = tokio::task::spawn_blocking(move || load_dir(&owned)).await;
+    apply(dir, loaded, tx, reloads, last_errors);
+}
+
+/// Records the outcome of one load of `dir` and sends its config if it is valid and new. A
+/// load that did not finish (it panicked) is a failed reload too.
+fn apply(
+    dir: &Path,
+    loaded: Result<Result<MeshConfig, ConfigErrors>, JoinError>,
+    tx: &watch::Sender<Arc<MeshConfig>>,
+    reloads: &Reloads,
+    last_errors: &mut Option<ConfigErrors>,
+) {
+    let loaded = match loaded {
         Ok(loaded) => loaded,
-        Err(e) => return tracing::warn!(dir = %dir.display(), "config reload failed: {e}"),
+        Err(e) => {
+            let message = format!(
+                "{}: the reload did not finish ({e}); the last good config stays, \
+                 save a file in the directory to try again",
+                dir.display()
+            );
+            tracing::error!("{message}");
+            return reloads.failed(message);
+        }
     };
     match &loaded {
         Ok(_) => reloads.succeeded(),
-        Err(errors) => reloads.failed(errors),
+        Err(errors) => reloads.failed(errors.to_string()),
     }
     match loaded {
         Ok(config) => {
@@ -176,10 +198,12 @@ mod tests {
         let failure = reloads.last_failure().expect("the failed reload is kept");
         assert!(failure.errors.contains("services.yaml"), "{failure:?}");
         let text = metrics.render_text();
-        assert!(
-            !text.contains("mesh_control_config_reloads_total{result=\"error\"} 0"),
-            "{text}"
-        );
+        let errors = text.lines().find_map(|line| {
+            line.strip_prefix("mesh_control_config_reloads_total{result=\"error\"} ")?
+                .parse::<u64>()
+                .ok()
+        });
+        assert!(errors.is_some_and(|n| n >= 1), "{text}");
 
         // A fix saved the way editors do (write elsewhere, rename over) arrives.
         let temp = dir.path().join(".services.yaml.tmp");
@@ -206,6 +230,31 @@ mod tests {
         // The watch ends when nobody listens.
         drop(rx);
         timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_load_that_did_not_finish_is_a_failed_reload() {
+        let (tx, rx) = watch::channel(Arc::new(MeshConfig::default()));
+        let metrics = mesh_core::telemetry::Metrics::new();
+        let reloads = Reloads::new(&metrics);
+        let load = tokio::spawn(std::future::pending::<Result<MeshConfig, ConfigErrors>>());
+        load.abort();
+        let cancelled = load.await;
+        assert!(cancelled.is_err());
+        apply(Path::new("/etc/mesh"), cancelled, &tx, &reloads, &mut None);
+        let failure = reloads.last_failure().expect("a failed reload");
+        assert!(
+            failure
+                .errors
+                .starts_with("/etc/mesh: the reload did not finish"),
+            "{failure:?}"
+        );
+        let text = metrics.render_text();
+        assert!(
+            text.contains("mesh_control_config_reloads_total{result=\"error\"} 1\n"),
+            "{text}"
+        );
+        assert!(!rx.has_changed().unwrap());
     }
 
     #[tokio::test]

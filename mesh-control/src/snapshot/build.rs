@@ -100,7 +100,7 @@ impl Snapshot {
                 let cluster = cluster_name(&service.service, port.port);
                 let names = listener_names(&service.service, port.port, index == 0);
                 for name in &names {
-                    listeners.insert(name.clone(), client_listener(name, &cluster));
+                    listeners.insert(name.as_str().into(), client_listener(name, &cluster));
                     aliases.insert(name.clone(), cluster.clone());
                 }
                 let route_config = RouteConfig {
@@ -198,5 +198,5 @@ fn vhost_name(service: &ServiceRef, port: u16) -> String {
 }
 
 fn insert(resources: &mut Resources, name: &str, any: envoy_types::pb::google::protobuf::Any) {
-    resources.insert(name.to_string(), Resource::new(any));
+    resources.insert(name.into(), Resource::new(any));
 }

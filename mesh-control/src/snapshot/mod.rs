@@ -21,6 +21,7 @@ mod publish;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hasher};
+use std::sync::Arc;
 
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::xds::type_url;
@@ -53,22 +54,14 @@ impl Resource {
     }
 }
 
-/// The resources of one type, by name.
-pub type Resources = BTreeMap<String, Resource>;
-
-/// The four resource types a snapshot holds.
-const TYPES: [&str; 4] = [
-    type_url::LISTENER,
-    type_url::ROUTE_CONFIGURATION,
-    type_url::CLUSTER,
-    type_url::CLUSTER_LOAD_ASSIGNMENT,
-];
+/// The resources of one type, by name (shared with the status of the streams they are sent on).
+pub type Resources = BTreeMap<Arc<str>, Resource>;
 
 /// Every resource of the mesh at one moment, with a version.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     version: u64,
-    /// Indexed like [`TYPES`].
+    /// Indexed like [`RESOURCE_TYPES`](crate::resource_types::RESOURCE_TYPES).
     resources: [Resources; 4],
     /// What the server at each endpoint address accepts, for server listeners.
     inbound: Inbound,
@@ -103,7 +96,7 @@ impl Snapshot {
 
     /// Every resource of a type (one of [`type_url`]'s four), or `None` for another type.
     pub fn resources(&self, type_url: &str) -> Option<&Resources> {
-        let index = TYPES.iter().position(|t| *t == type_url)?;
+        let index = crate::resource_types::index_of(type_url)?;
         Some(&self.resources[index])
     }
 

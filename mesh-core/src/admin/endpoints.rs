@@ -49,30 +49,17 @@ impl Endpoints {
             return response;
         }
         match path {
-            "/metrics" => self.metrics(headers),
+            "/metrics" => metrics_response(&self.metrics, headers),
             "/config_dump" => self.config_dump().await,
             "/healthz" => reply(StatusCode::OK, PLAIN_TEXT, "ok"),
             _ => self.ready(),
         }
     }
 
-    fn metrics(&self, headers: &HeaderMap) -> Response<Full<Bytes>> {
-        if accepts_openmetrics(headers) {
-            let text = self.metrics.render_openmetrics();
-            reply(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, text)
-        } else {
-            reply(
-                StatusCode::OK,
-                TEXT_CONTENT_TYPE,
-                self.metrics.render_text(),
-            )
-        }
-    }
-
     async fn config_dump(&self) -> Response<Full<Bytes>> {
         let Some(xds) = &self.xds else {
             let body = "this app has no xDS client, so there is no config to dump; \
-                        give it to the admin server with Admin::builder().xds(client)\n";
+                        give it to the admin server with mesh_core::admin::builder().xds(client)\n";
             return reply(StatusCode::NOT_FOUND, PLAIN_TEXT, body);
         };
         match serde_json::to_string_pretty(&xds.config_dump().await) {
@@ -92,6 +79,17 @@ impl Endpoints {
         } else {
             reply(StatusCode::SERVICE_UNAVAILABLE, PLAIN_TEXT, "not ready")
         }
+    }
+}
+
+/// The answer to a scrape of `metrics`: OpenMetrics when the request's `Accept` header asks
+/// for `application/openmetrics-text`, the Prometheus text format 0.0.4 otherwise.
+pub fn metrics_response(metrics: &Metrics, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
+    if accepts_openmetrics(request_headers) {
+        let text = metrics.render_openmetrics();
+        reply(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, text)
+    } else {
+        reply(StatusCode::OK, TEXT_CONTENT_TYPE, metrics.render_text())
     }
 }
 

@@ -13,62 +13,48 @@
 //!
 //! ```no_run
 //! # async fn example(xds: mesh_core::xds::client::XdsClient) -> Result<(), Box<dyn std::error::Error>> {
-//! use mesh_core::admin::{Admin, DEFAULT_ADMIN_ADDR};
+//! use mesh_core::admin::DEFAULT_ADMIN_ADDR;
 //!
-//! let admin = Admin::builder().xds(xds).serve(DEFAULT_ADMIN_ADDR.parse()?).await?;
+//! let admin = mesh_core::admin::builder().xds(xds).serve(DEFAULT_ADMIN_ADDR.parse()?).await?;
 //! println!("admin on http://{}", admin.local_addr());
 //! // ... serve the app; dropping `admin` stops the admin server.
 //! # Ok(()) }
 //! ```
 //!
 //! It speaks HTTP/1.1 and HTTP/2 without TLS: keep it on loopback.
+//!
+//! Other admin servers (mesh-control's) reuse the parts: [`serve_http`] runs an accept loop
+//! for any request handler, and [`metrics_response`] answers a scrape.
 
 mod endpoints;
+mod serve;
 
 #[cfg(test)]
 mod tests;
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper::Request;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::telemetry::Metrics;
 use crate::xds::client::XdsClient;
 use endpoints::Endpoints;
 
+pub use endpoints::metrics_response;
+pub use serve::{AdminHandle, serve_http};
+
 /// Where the app admin server listens by convention.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:15000";
 
-/// How long the server pauses after a failed accept (out of file descriptors, say).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The app admin server; start one with [`Admin::builder`].
-#[derive(Debug)]
-pub enum Admin {}
-
-impl Admin {
-    /// A builder with the defaults: the global metrics, no xDS client, always ready.
-    pub fn builder() -> AdminBuilder {
-        AdminBuilder {
-            metrics: Metrics::global().clone(),
-            xds: None,
-            ready: None,
-        }
-    }
+/// A builder of the app admin server with the defaults; the same as [`AdminBuilder::new`].
+pub fn builder() -> AdminBuilder {
+    AdminBuilder::new()
 }
 
-/// Configures and starts the admin server.
+/// Configures and starts the app admin server.
 #[derive(Debug)]
 pub struct AdminBuilder {
     metrics: Metrics,
@@ -76,7 +62,22 @@ pub struct AdminBuilder {
     ready: Option<watch::Receiver<bool>>,
 }
 
+impl Default for AdminBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl AdminBuilder {
+    /// A builder with the defaults: the global metrics, no xDS client, always ready.
+    pub fn new() -> Self {
+        AdminBuilder {
+            metrics: Metrics::global().clone(),
+            xds: None,
+            ready: None,
+        }
+    }
+
     /// The registry `/metrics` shows. Default: [`Metrics::global`].
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
@@ -98,22 +99,25 @@ impl AdminBuilder {
 
     /// Binds `addr` and serves in a background task until the handle is dropped.
     pub async fn serve(self, addr: SocketAddr) -> Result<AdminHandle, AdminError> {
-        let bind_error = |source| AdminError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AdminError::Bind { addr, source })?;
         let endpoints = Arc::new(Endpoints {
             metrics: self.metrics,
             xds: self.xds,
             ready: self.ready,
         });
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept(listener, endpoints, stopped));
-        tracing::debug!(%local_addr, "admin server listening");
-        Ok(AdminHandle {
-            local_addr,
-            _stop: stop,
-            task,
+        let handle = serve_http(listener, move |request| {
+            let endpoints = endpoints.clone();
+            async move {
+                endpoints
+                    .respond(request.method(), request.uri().path(), request.headers())
+                    .await
+            }
         })
+        .map_err(|source| AdminError::Bind { addr, source })?;
+        tracing::debug!(local_addr = %handle.local_addr(), "admin server listening");
+        Ok(handle)
     }
 }
 
@@ -130,71 +134,4 @@ pub enum AdminError {
         /// The socket error.
         source: io::Error,
     },
-}
-
-/// A running admin server; dropping it (or [`AdminHandle::shutdown`]) stops it.
-#[derive(Debug)]
-pub struct AdminHandle {
-    local_addr: SocketAddr,
-    /// Dropped, it ends the accept loop.
-    _stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl AdminHandle {
-    /// The address the server listens on (with the real port when asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Stops the server and waits until it no longer listens and every connection is closed.
-    pub async fn shutdown(self) {
-        let AdminHandle { _stop, task, .. } = self;
-        drop(_stop);
-        // The task only ends by being told to; it does not panic on input.
-        let _ = task.await;
-    }
-}
-
-/// Accepts connections until `stopped`; connections still open then are closed.
-async fn accept(
-    listener: TcpListener,
-    endpoints: Arc<Endpoints>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, endpoints.clone()));
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "admin server: accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    connections.shutdown().await;
-}
-
-async fn serve_connection(stream: TcpStream, endpoints: Arc<Endpoints>) {
-    let service = service_fn(move |request: Request<Incoming>| {
-        let endpoints = endpoints.clone();
-        async move {
-            let response = endpoints
-                .respond(request.method(), request.uri().path(), request.headers())
-                .await;
-            Ok::<_, Infallible>(response)
-        }
-    });
-    let connection = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(error) = connection {
-        tracing::debug!(%error, "admin server: connection ended with an error");
-    }
 }

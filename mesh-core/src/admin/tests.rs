@@ -8,7 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{Admin, AdminError, AdminHandle};
+use super::serve::HEADER_READ_TIMEOUT;
+use super::{AdminError, AdminHandle, builder};
 use crate::bootstrap::Bootstrap;
 use crate::telemetry::{Metrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 use crate::xds::client::XdsClient;
@@ -76,7 +77,7 @@ fn counted_metrics() -> Metrics {
 
 #[tokio::test]
 async fn metrics_are_prometheus_text_unless_openmetrics_is_accepted() {
-    let admin = serve(Admin::builder().metrics(counted_metrics())).await;
+    let admin = serve(builder().metrics(counted_metrics())).await;
 
     let text = get(admin.local_addr(), "/metrics").await;
     assert_eq!(text.status, 200);
@@ -109,7 +110,7 @@ async fn metrics_are_prometheus_text_unless_openmetrics_is_accepted() {
 #[tokio::test]
 async fn health_and_readiness_follow_the_app() {
     let (ready, readiness) = watch::channel(false);
-    let admin = serve(Admin::builder().metrics(Metrics::new()).ready(readiness)).await;
+    let admin = serve(builder().metrics(Metrics::new()).ready(readiness)).await;
     let addr = admin.local_addr();
 
     let health = get(addr, "/healthz").await;
@@ -128,13 +129,13 @@ async fn health_and_readiness_follow_the_app() {
 
 #[tokio::test]
 async fn ready_by_default() {
-    let admin = serve(Admin::builder().metrics(Metrics::new())).await;
+    let admin = serve(builder().metrics(Metrics::new())).await;
     assert_eq!(get(admin.local_addr(), "/ready").await.status, 200);
 }
 
 #[tokio::test]
 async fn unknown_paths_and_methods_say_what_is_served() {
-    let admin = serve(Admin::builder().metrics(Metrics::new())).await;
+    let admin = serve(builder().metrics(Metrics::new())).await;
     let addr = admin.local_addr();
 
     let unknown = get(addr, "/stats").await;
@@ -155,7 +156,7 @@ async fn config_dump_is_the_xds_clients_json() {
     // Nothing listens there: the dump shows the origin and no connection.
     let bootstrap = Bootstrap::insecure("127.0.0.1:1", "node-under-test");
     let xds = XdsClient::builder().bootstrap(bootstrap).build().unwrap();
-    let admin = serve(Admin::builder().metrics(Metrics::new()).xds(xds)).await;
+    let admin = serve(builder().metrics(Metrics::new()).xds(xds)).await;
 
     let dump = get(admin.local_addr(), "/config_dump").await;
     assert_eq!(dump.status, 200);
@@ -168,7 +169,7 @@ async fn config_dump_is_the_xds_clients_json() {
 
 #[tokio::test]
 async fn shutdown_stops_listening() {
-    let admin = serve(Admin::builder().metrics(Metrics::new())).await;
+    let admin = serve(builder().metrics(Metrics::new())).await;
     let addr = admin.local_addr();
     assert_eq!(get(addr, "/healthz").await.status, 200);
     admin.shutdown().await;
@@ -177,9 +178,31 @@ async fn shutdown_stops_listening() {
 
 #[tokio::test]
 async fn a_taken_address_is_an_error_naming_it() {
-    let first = serve(Admin::builder().metrics(Metrics::new())).await;
+    let first = serve(builder().metrics(Metrics::new())).await;
     let taken = first.local_addr();
-    let error = Admin::builder().serve(taken).await.unwrap_err();
+    let error = builder().serve(taken).await.unwrap_err();
     assert!(matches!(error, AdminError::Bind { addr, .. } if addr == taken));
     assert!(error.to_string().contains(&taken.to_string()), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_ends_its_request_head_is_dropped() {
+    let admin = serve(builder().metrics(Metrics::new())).await;
+    let mut stream = TcpStream::connect(admin.local_addr()).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut answer = Vec::new();
+    // Paused time moves to the next timer whenever everything waits: the header read timeout.
+    let closed = tokio::time::timeout(TIMEOUT * 10, stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the connection is still open");
+    assert!(
+        started.elapsed() >= HEADER_READ_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{answer}");
 }

@@ -121,8 +121,8 @@ impl IdentityBuilder {
         let svid = worker::first_svid(&ca, self.first_cert_timeout).await?;
         tracing::info!(spiffe_id = %svid.spiffe_id, not_after = ?svid.not_after,
             "got the workload certificate");
-        let metrics = IdentityMetrics::new(self.metrics.as_ref().unwrap_or(Metrics::global()));
-        metrics.certificate(&svid, None);
+        let mut metrics = IdentityMetrics::new(self.metrics.as_ref().unwrap_or(Metrics::global()));
+        metrics.certificate(&svid);
         let (sender, svids) = watch::channel(std::sync::Arc::new(svid));
         let worker = tokio::spawn(worker::rotate(ca, self.rotate_at, sender, metrics));
         Ok(Identity::new(svids, Some(worker.abort_handle())))

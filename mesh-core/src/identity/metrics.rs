@@ -9,6 +9,9 @@
 //! Only identities issued by the CA ([`super::IdentityBuilder`]) report them; fixed credentials
 //! ([`super::Identity::from_pem`]) never change, so there is nothing to watch but their expiry,
 //! which their files already say.
+//!
+//! An identity's expiry series lives as long as its renewal task: [`IdentityMetrics`] removes
+//! it when dropped with the task, so a dropped identity leaves no stale expiry behind.
 
 use std::time::UNIX_EPOCH;
 
@@ -27,17 +30,25 @@ struct IdLabels {
 
 /// The identity families of one registry.
 #[derive(Clone)]
-pub(crate) struct IdentityMetrics {
+struct Families {
     expiry: Family<IdLabels, Gauge>,
     rotations: Counter,
     renewal_failures: Counter,
 }
 
+/// What one identity records: the shared families and its own expiry series, which it
+/// removes when dropped.
+pub(crate) struct IdentityMetrics {
+    families: Families,
+    /// The labels of the expiry series this identity set, if any.
+    current: Option<IdLabels>,
+}
+
 impl IdentityMetrics {
-    /// The families of `metrics`, registered on first use.
+    /// The metrics of an identity recording in `metrics` (families registered on first use).
     pub(crate) fn new(metrics: &Metrics) -> IdentityMetrics {
-        metrics.part(|registry| {
-            let part = IdentityMetrics {
+        let families = metrics.part(|registry| {
+            let part = Families {
                 expiry: Family::default(),
                 rotations: Counter::default(),
                 renewal_failures: Counter::default(),
@@ -58,15 +69,22 @@ impl IdentityMetrics {
                 part.renewal_failures.clone(),
             );
             part
-        })
+        });
+        IdentityMetrics {
+            families,
+            current: None,
+        }
     }
 
-    /// `svid` is the current certificate (replacing `previous`, if any).
-    pub(crate) fn certificate(&self, svid: &Svid, previous: Option<&Svid>) {
-        if let Some(previous) = previous
-            && previous.spiffe_id != svid.spiffe_id
+    /// `svid` is the current certificate, replacing the previous one (if any).
+    pub(crate) fn certificate(&mut self, svid: &Svid) {
+        let labels = IdLabels {
+            spiffe_id: svid.spiffe_id.to_string(),
+        };
+        if let Some(previous) = self.current.take()
+            && previous != labels
         {
-            self.expiry.remove(&labels(previous));
+            self.families.expiry.remove(&previous);
         }
         let not_after = svid
             .not_after
@@ -74,22 +92,25 @@ impl IdentityMetrics {
             .map_or(0, |since| {
                 i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
             });
-        self.expiry.get_or_create(&labels(svid)).set(not_after);
+        self.families.expiry.get_or_create(&labels).set(not_after);
+        self.current = Some(labels);
     }
 
     /// A renewed certificate replaced the current one.
     pub(crate) fn rotated(&self) {
-        self.rotations.inc();
+        self.families.rotations.inc();
     }
 
     /// A renewal request failed.
     pub(crate) fn renewal_failed(&self) {
-        self.renewal_failures.inc();
+        self.families.renewal_failures.inc();
     }
 }
 
-fn labels(svid: &Svid) -> IdLabels {
-    IdLabels {
-        spiffe_id: svid.spiffe_id.to_string(),
+impl Drop for IdentityMetrics {
+    fn drop(&mut self) {
+        if let Some(labels) = self.current.take() {
+            self.families.expiry.remove(&labels);
+        }
     }
 }

@@ -96,7 +96,7 @@ pub(crate) async fn rotate(
     ca: impl CertificateAuthority,
     rotate_at: f64,
     svids: watch::Sender<Arc<Svid>>,
-    metrics: IdentityMetrics,
+    mut metrics: IdentityMetrics,
 ) {
     loop {
         let deadlines = Deadlines::of(&svids.borrow(), rotate_at);
@@ -107,7 +107,7 @@ pub(crate) async fn rotate(
             not_after = ?svid.not_after,
             "rotated the workload certificate"
         );
-        metrics.certificate(&svid, Some(&svids.borrow()));
+        metrics.certificate(&svid);
         metrics.rotated();
         svids.send_replace(Arc::new(svid));
     }

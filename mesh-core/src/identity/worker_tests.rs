@@ -245,16 +245,24 @@ async fn an_unreachable_ca_times_out_with_the_last_error() {
 
 #[tokio::test(start_paused = true)]
 async fn the_worker_stops_with_the_last_handle() {
+    let metrics = Metrics::new();
     let ca = FakeCa::new(Mode::Issue);
-    let identity = start(&ca).await.unwrap();
+    let identity = start_counted(&ca, &metrics).await.unwrap();
     let config = identity.server_config();
     drop(identity);
     tokio::time::sleep(Duration::from_secs(80)).await;
     assert_eq!(ca.calls().len(), 2, "a config keeps the identity rotating");
+    let expiry = "mesh_identity_cert_expiry_timestamp_seconds{";
+    assert!(metrics.render_text().contains(expiry));
 
     drop(config);
     tokio::time::sleep(Duration::from_secs(200)).await;
     assert_eq!(ca.calls().len(), 2, "no rotation once every handle is gone");
+    let text = metrics.render_text();
+    assert!(
+        !text.contains(expiry),
+        "the expiry series goes with the worker: {text}"
+    );
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@
 //! ```
 //!
 //! Metrics are always counted; to scrape them (and see the xDS config) serve the app admin
-//! endpoints with [`crate::admin::Admin`], by default on [`crate::admin::DEFAULT_ADMIN_ADDR`].
+//! endpoints with [`crate::admin::builder`], by default on [`crate::admin::DEFAULT_ADMIN_ADDR`].
 
 mod init;
 mod metrics;
@@ -41,6 +41,13 @@ mod init_tests;
 
 pub use init::{DEFAULT_LOG_FILTER, TelemetryError, TelemetryGuard, init};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+
+/// The bucket bounds, in seconds, of the request-duration histograms of the client and the
+/// server (100 us to 10 s in 1-2.5-5 steps), the same on both sides so they can be compared.
+pub const REQUEST_DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
 
 /// The `tracing` target of access-log events: one per request, at INFO.
 pub const ACCESS_LOG_TARGET: &str = "mesh::access";

@@ -6,8 +6,12 @@
 //! `traceparent` ([`inject`]) and the server makes the incoming one the parent of its own span
 //! ([`set_parent`]), so a call chain across processes is one trace. When nothing records the
 //! spans they are disabled, and both functions do nothing.
+//!
+//! An access-log event names its request's trace with [`trace_id`], so a log line leads to
+//! the trace.
 
 use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Span;
@@ -33,4 +37,16 @@ pub fn set_parent(span: &Span, headers: &http::HeaderMap) {
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     // Fails only when the span was already started, which a fresh span is not.
     let _ = span.set_parent(parent);
+}
+
+/// The OpenTelemetry trace ID of `span` (it prints as 32 hex digits), or `None` when no
+/// OpenTelemetry layer records the span.
+///
+/// It starts the span in the OpenTelemetry layer: call it after [`set_parent`], not before.
+pub fn trace_id(span: &Span) -> Option<TraceId> {
+    if span.is_disabled() {
+        return None;
+    }
+    let id = span.context().span().span_context().trace_id();
+    (id != TraceId::INVALID).then_some(id)
 }

@@ -1,8 +1,7 @@
-//! What a request is labelled with: its protocol, its method and its status, taken from the
+//! What a request is labelled with: its protocol, its method and its status, read from the
 //! request and response without copying strings.
 
 use std::fmt::{self, Write};
-use std::hash::{Hash, Hasher};
 
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, StatusCode};
@@ -12,8 +11,16 @@ use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 const CANCELLED: u16 = 1;
 /// gRPC's `UNKNOWN`: the response ended without a status.
 const UNKNOWN: u16 = 2;
+/// gRPC's `DEADLINE_EXCEEDED`: the call's deadline passed.
+const DEADLINE_EXCEEDED: u16 = 4;
+/// gRPC's `PERMISSION_DENIED`: the authorization refused the call.
+const PERMISSION_DENIED: u16 = 7;
+/// gRPC's `RESOURCE_EXHAUSTED`: the rate limit refused the call.
+const RESOURCE_EXHAUSTED: u16 = 8;
 /// gRPC's `UNIMPLEMENTED`: the server has no such method.
 const UNIMPLEMENTED: u16 = 12;
+/// The highest gRPC status code (`UNAUTHENTICATED`).
+const MAX_CODE: u16 = 16;
 
 /// How the request was made.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -33,47 +40,39 @@ impl EncodeLabelValue for Protocol {
     }
 }
 
-/// The `method` label: the gRPC full method (`/demo.ServiceB/Get`) or the HTTP method (`GET`).
+/// The text of the `method` label of a request that ended with `status`: the gRPC full method
+/// (`/demo.ServiceB/Get`), the HTTP method (`GET`), or `other`.
 ///
-/// Both are clones of the request's own (reference-counted) parts, not new strings. Two gRPC
-/// paths are the same method when their paths are, whatever query they carry.
-///
-/// A caller chooses the path and the method, so both would let it create series without end:
-/// gRPC calls the server has no method for (answered UNIMPLEMENTED) and HTTP methods outside
-/// the standard ones are all labelled `other`.
-#[derive(Clone, Debug)]
-pub(crate) enum MethodLabel {
-    /// The request's path.
-    Grpc(PathAndQuery),
-    /// The request's method.
-    Http(Method),
-    /// An unknown gRPC method or a non-standard HTTP method.
-    Other,
+/// A caller chooses the path and the method, so both would let it create series without end.
+/// A gRPC call answered with a status the mesh itself gives before or instead of the
+/// application (CANCELLED, DEADLINE_EXCEEDED, PERMISSION_DENIED, RESOURCE_EXHAUSTED,
+/// UNIMPLEMENTED) or that failed without one is labelled `other`, and so is an HTTP method
+/// outside the standard ones. Two gRPC paths are the same method whatever query they carry.
+pub(crate) fn method_label<'a>(
+    protocol: Protocol,
+    path: &'a PathAndQuery,
+    method: &'a Method,
+    status: Status,
+) -> &'a str {
+    match protocol {
+        Protocol::Grpc if is_mesh_status(status) => OTHER,
+        Protocol::Grpc => path.path(),
+        Protocol::Http if is_standard(method) => method.as_str(),
+        Protocol::Http => OTHER,
+    }
 }
 
-impl MethodLabel {
-    /// The label of a request that ended with `status`.
-    pub(crate) fn new(
-        protocol: Protocol,
-        path: &PathAndQuery,
-        method: &Method,
-        status: Status,
-    ) -> MethodLabel {
-        match protocol {
-            Protocol::Grpc if status == Status::Grpc(UNIMPLEMENTED) => MethodLabel::Other,
-            Protocol::Grpc => MethodLabel::Grpc(path.clone()),
-            Protocol::Http if is_standard(method) => MethodLabel::Http(method.clone()),
-            Protocol::Http => MethodLabel::Other,
-        }
-    }
+/// The `method` label of calls whose method is not told apart.
+const OTHER: &str = "other";
 
-    fn as_str(&self) -> &str {
-        match self {
-            MethodLabel::Grpc(path) => path.path(),
-            MethodLabel::Http(method) => method.as_str(),
-            MethodLabel::Other => "other",
-        }
-    }
+/// Whether the mesh (not the application) may have produced the gRPC `status`.
+fn is_mesh_status(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Grpc(
+            CANCELLED | DEADLINE_EXCEEDED | PERMISSION_DENIED | RESOURCE_EXHAUSTED | UNIMPLEMENTED
+        ) | Status::Error
+    )
 }
 
 /// One of the nine methods of RFC 9110 and RFC 5789.
@@ -90,26 +89,6 @@ fn is_standard(method: &Method) -> bool {
         Method::PATCH,
     ]
     .contains(method)
-}
-
-impl PartialEq for MethodLabel {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for MethodLabel {}
-
-impl Hash for MethodLabel {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl EncodeLabelValue for MethodLabel {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-        encoder.write_str(self.as_str())
-    }
 }
 
 /// How a request ended: the gRPC status code, the HTTP status, or `error` when it ended without
@@ -140,15 +119,28 @@ impl Status {
         }
     }
 
-    /// The gRPC status in `trailers` (an unreadable one is `UNKNOWN`).
+    /// The gRPC status in `trailers` (an unreadable one, or one past 16, is `UNKNOWN`, as the
+    /// client reads it).
     pub(crate) fn of_trailers(trailers: &HeaderMap) -> Option<Status> {
         let value = trailers.get("grpc-status")?;
         let code = value
             .to_str()
             .ok()
             .and_then(|code| code.parse().ok())
+            .filter(|code| *code <= MAX_CODE)
             .unwrap_or(UNKNOWN);
         Some(Status::Grpc(code))
+    }
+
+    /// Whether the call failed as OpenTelemetry sees it: no status, an HTTP 5xx, or a gRPC
+    /// status that means the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+    /// INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED).
+    pub(crate) fn is_error(self) -> bool {
+        match self {
+            Status::Grpc(code) => matches!(code, 2 | 4 | 12 | 13 | 14 | 15 | 16),
+            Status::Http(status) => status.is_server_error(),
+            Status::Error => true,
+        }
     }
 
     /// The status of a gRPC response whose body ended without one.
@@ -224,20 +216,16 @@ mod tests {
 
     #[test]
     fn grpc_methods_are_the_same_label_whatever_their_query() {
-        let plain = MethodLabel::Grpc(PathAndQuery::from_static("/demo.S/Get"));
-        let query = MethodLabel::Grpc(PathAndQuery::from_static("/demo.S/Get?x=1"));
-        assert_eq!(plain, query);
-        assert_eq!(query.as_str(), "/demo.S/Get");
-        assert_ne!(plain, MethodLabel::Http(Method::GET));
+        let query = PathAndQuery::from_static("/demo.S/Get?x=1");
+        let label = method_label(Protocol::Grpc, &query, &Method::POST, Status::Grpc(0));
+        assert_eq!(label, "/demo.S/Get");
     }
 
     #[test]
     fn callers_cannot_make_method_labels_without_end() {
         let path = PathAndQuery::from_static("/made.Up/Method1234");
         let label = |protocol, method: &Method, status| {
-            MethodLabel::new(protocol, &path, method, status)
-                .as_str()
-                .to_string()
+            method_label(protocol, &path, method, status).to_string()
         };
         let post = Method::POST;
         assert_eq!(
@@ -245,14 +233,47 @@ mod tests {
             "/made.Up/Method1234"
         );
         assert_eq!(
-            label(Protocol::Grpc, &post, Status::Grpc(UNIMPLEMENTED)),
-            "other"
+            label(Protocol::Grpc, &post, Status::Grpc(5)),
+            "/made.Up/Method1234",
+            "an application status keeps the method"
         );
+        // Statuses a caller gets from the mesh for any path it makes up: cancelled by a reset,
+        // past the deadline, denied, rate limited, no such method, or no status at all.
+        for status in [1, 4, 7, 8, 12]
+            .map(Status::Grpc)
+            .into_iter()
+            .chain([Status::Error])
+        {
+            assert_eq!(label(Protocol::Grpc, &post, status), "other", "{status}");
+        }
         let custom = Method::from_bytes(b"FROB123").unwrap();
         assert_eq!(label(Protocol::Http, &custom, Status::Error), "other");
         assert_eq!(
             label(Protocol::Http, &Method::PATCH, Status::Error),
             "PATCH"
         );
+    }
+
+    #[test]
+    fn grpc_codes_past_16_are_unknown() {
+        assert_eq!(Status::of_trailers(&headers("16")), Some(Status::Grpc(16)));
+        assert_eq!(Status::of_trailers(&headers("17")), Some(Status::MISSING));
+        assert_eq!(
+            Status::of_trailers(&headers("65535")),
+            Some(Status::MISSING)
+        );
+    }
+
+    #[test]
+    fn server_failures_are_errors_caller_mistakes_are_not() {
+        for code in [2, 4, 12, 13, 14, 15, 16] {
+            assert!(Status::Grpc(code).is_error(), "{code}");
+        }
+        for code in [0, 1, 3, 5, 6, 7, 8, 9, 10, 11] {
+            assert!(!Status::Grpc(code).is_error(), "{code}");
+        }
+        assert!(Status::Http(StatusCode::BAD_GATEWAY).is_error());
+        assert!(!Status::Http(StatusCode::NOT_FOUND).is_error());
+        assert!(Status::Error.is_error());
     }
 }

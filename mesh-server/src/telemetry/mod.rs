@@ -9,18 +9,24 @@
 //!   [without](crate::MeshServerBuilder::without_metrics)):
 //!   `mesh_server_requests_total{protocol,method,peer,status}`,
 //!   `mesh_server_request_duration_seconds{protocol,method,status}` and
-//!   `mesh_server_requests_in_flight`; `mesh_server_connections_total{tls}` per accepted
-//!   connection. The status is the gRPC status code (from the trailers, or the head of a
-//!   trailers-only response), the HTTP status for HTTP, or `error` when the call failed
-//!   without one; a gRPC call the caller abandoned is `1` (CANCELLED), an HTTP one abandoned
-//!   before its response `error`.
+//!   `mesh_server_requests_in_flight`; `mesh_server_connections_total{tls,result}` per
+//!   connection accepted or refused at the mTLS handshake. The status is the gRPC status code
+//!   (from the trailers, or the head of a trailers-only response), the HTTP status for HTTP,
+//!   or `error` when the call failed without one; a gRPC call the caller abandoned is `1`
+//!   (CANCELLED), an HTTP one abandoned before its response `error`. The method of a gRPC
+//!   call the mesh may have answered itself (statuses 1, 4, 7, 8, 12 and `error`) is `other`,
+//!   as is a non-standard HTTP method, so that callers cannot add series at will. Each
+//!   connection keeps the series its requests recorded in, so a request records with no label
+//!   lookup or allocation.
 //! - **a span** `mesh.server` (target [`SPAN_TARGET`](mesh_core::telemetry::trace::SPAN_TARGET),
-//!   fields `method`, `path`, `peer`, `status`), child of the caller's span when the request
-//!   carries a `traceparent`; the application's handler runs inside it, so the calls it makes
-//!   through the mesh client continue the trace.
+//!   fields `method`, `path`, `peer`, `status`; OpenTelemetry kind server, status `ERROR` for
+//!   `error`, HTTP 5xx and gRPC 2, 4, 12, 13, 14, 15, 16), child of the caller's span when the
+//!   request carries a `traceparent`; the application's handler runs inside it, so the calls
+//!   it makes through the mesh client continue the trace.
 //! - **an access-log event** at INFO, target
 //!   [`ACCESS_LOG_TARGET`](mesh_core::telemetry::ACCESS_LOG_TARGET), with `side="server"`,
-//!   `method`, `path`, `status`, `latency_ms`, `peer` (SPIFFE ID or `-`), `mtls` and `remote`.
+//!   `method`, `path`, `status`, `latency_ms`, `peer` (SPIFFE ID or `-`), `mtls`, `remote`,
+//!   and `trace_id` (hex) when the span is recorded by OpenTelemetry.
 //!
 //! The span and the log are governed by the `tracing` subscriber's filter; with them filtered
 //! out and no metrics, a request costs only the check that they are.
@@ -82,6 +88,8 @@ where
             path = request.uri().path(),
             peer = self.connection.peer(),
             status = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
         );
         trace::set_parent(&span, request.headers());
         let record = Record::start(&self.connection, &request, span);

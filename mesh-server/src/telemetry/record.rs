@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, StatusCode};
-use mesh_core::telemetry::ACCESS_LOG_TARGET;
+use mesh_core::telemetry::{ACCESS_LOG_TARGET, trace};
 use tokio::time::Instant;
 use tracing::{Level, Span};
 
-use super::labels::{MethodLabel, Protocol, Status};
+use super::labels::{Protocol, Status, method_label};
 use super::metrics::{ConnectionMetrics, ServerMetrics};
 use crate::peer::PeerId;
 use crate::respond::is_grpc;
@@ -128,9 +128,13 @@ impl Drop for Record {
             Protocol::Http => Status::Error,
         });
         self.span.record("status", tracing::field::display(status));
+        if status.is_error() {
+            self.span.record("otel.status_code", "ERROR");
+        }
         let elapsed = self.started.map(|started| started.elapsed());
         if let (true, Some(elapsed)) = (self.log, elapsed) {
             let connection = &self.connection;
+            let trace_id = trace::trace_id(&self.span);
             let _entered = self.span.enter();
             tracing::info!(
                 target: ACCESS_LOG_TARGET,
@@ -142,11 +146,12 @@ impl Drop for Record {
                 peer = connection.peer(),
                 mtls = connection.mtls,
                 remote = %connection.remote,
+                trace_id = trace_id.map(tracing::field::display),
                 "request"
             );
         }
         if let (Some(metrics), Some(elapsed)) = (&self.connection.metrics, elapsed) {
-            let method = MethodLabel::new(self.protocol, &self.path, &self.method, status);
+            let method = method_label(self.protocol, &self.path, &self.method, status);
             metrics.ended(self.protocol, method, status, elapsed);
         }
     }

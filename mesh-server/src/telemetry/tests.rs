@@ -5,11 +5,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
-use mesh_core::telemetry::Metrics;
+use mesh_core::telemetry::{ACCESS_LOG_TARGET, Metrics};
+use opentelemetry::trace::{SpanKind, Status as SpanStatus, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tower::ServiceExt;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::SubscriberExt;
 
 use super::*;
 use crate::peer::PeerId;
@@ -74,7 +78,10 @@ async fn an_http_request_is_counted_and_timed_when_its_body_ends() {
         &metrics,
         "mesh_server_request_duration_seconds_sum{protocol=\"http\",method=\"GET\",status=\"200\"} 0.25",
     );
-    assert_has(&metrics, "mesh_server_connections_total{tls=\"true\"} 1");
+    assert_has(
+        &metrics,
+        "mesh_server_connections_total{tls=\"true\",result=\"accepted\"} 1",
+    );
 }
 
 #[tokio::test]
@@ -113,7 +120,7 @@ async fn a_grpc_response_dropped_before_its_end_is_cancelled() {
     assert_has(&metrics, "mesh_server_requests_in_flight 0");
     assert_has(
         &metrics,
-        "mesh_server_request_duration_seconds_count{protocol=\"grpc\",method=\"/demo.ServiceB/Get\",status=\"1\"} 1",
+        "mesh_server_request_duration_seconds_count{protocol=\"grpc\",method=\"other\",status=\"1\"} 1",
     );
 }
 
@@ -134,7 +141,7 @@ async fn a_trailers_only_grpc_refusal_ends_with_its_head() {
     assert_has(&metrics, "mesh_server_requests_in_flight 0");
     assert_has(
         &metrics,
-        "mesh_server_request_duration_seconds_count{protocol=\"grpc\",method=\"/demo.ServiceB/Get\",status=\"7\"} 1",
+        "mesh_server_request_duration_seconds_count{protocol=\"grpc\",method=\"other\",status=\"7\"} 1",
     );
 }
 
@@ -150,7 +157,7 @@ async fn an_application_error_is_status_error() {
     assert_has(
         &metrics,
         &format!(
-            "mesh_server_requests_total{{protocol=\"grpc\",method=\"/demo.ServiceB/Get\",peer=\"{SERVICEA}\",status=\"error\"}} 1"
+            "mesh_server_requests_total{{protocol=\"grpc\",method=\"other\",peer=\"{SERVICEA}\",status=\"error\"}} 1"
         ),
     );
 }
@@ -188,6 +195,75 @@ async fn a_call_abandoned_before_its_response_is_cancelled_or_an_error() {
             "mesh_server_request_duration_seconds_count{{protocol=\"{protocol}\",method=\"{method}\",status=\"{status}\"}} 1"
         )
     };
-    assert_has(&metrics, &count("grpc", "/demo.ServiceB/Get", "1"));
+    assert_has(&metrics, &count("grpc", "other", "1"));
     assert_has(&metrics, &count("http", "GET", "error"));
+}
+
+/// The `trace_id` fields of the access-log events seen.
+#[derive(Clone, Default)]
+struct TraceIds(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Visit for TraceIds {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "trace_id" {
+            self.0.lock().unwrap().push(format!("{value:?}"));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TraceIds {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == ACCESS_LOG_TARGET {
+            event.record(&mut self.clone());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_span_is_a_failed_server_span_in_the_callers_trace_named_by_the_log() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let logged = TraceIds::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        .with(logged.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let metrics = Metrics::new();
+    let app = tower::service_fn(|_: Request<()>| async {
+        let response = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Full::new(Bytes::from("busy")))
+            .unwrap();
+        Ok::<_, Infallible>(response)
+    });
+    let service = Telemetry::new(app, connection(&metrics));
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let request = Request::get("/busy")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .body(())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let [span] = spans.as_slice() else {
+        panic!("one span expected: {spans:?}");
+    };
+    assert_eq!(span.name, "mesh.server");
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert!(
+        matches!(span.status, SpanStatus::Error { .. }),
+        "{:?}",
+        span.status
+    );
+    assert_eq!(span.span_context.trace_id().to_string(), trace);
+    assert_eq!(*logged.0.lock().unwrap(), [trace]);
+    assert_has(
+        &metrics,
+        &format!(
+            "mesh_server_requests_total{{protocol=\"http\",method=\"GET\",peer=\"{SERVICEA}\",status=\"503\"}} 1"
+        ),
+    );
 }

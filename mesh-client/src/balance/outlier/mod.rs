@@ -42,6 +42,7 @@ use self::evaluate::Reason;
 use self::health::Volume;
 use super::Endpoint;
 use crate::counters::Counters;
+use crate::telemetry::ClusterEvent;
 
 pub(crate) use health::Health;
 
@@ -143,7 +144,8 @@ impl Detector {
             .health()
             .set_ejected_until(self.nanos(now + duration));
         self.ejected.fetch_add(1, Ordering::Relaxed);
-        self.counters.ejected(&self.cluster);
+        self.counters
+            .cluster_event(ClusterEvent::Ejection, &self.cluster);
         tracing::info!(
             cluster = %self.cluster,
             endpoint = %endpoint.address(),
