@@ -4,7 +4,9 @@
 //!
 //! The client's line says which route, cluster and endpoint served a call, after how many
 //! attempts, and the server's SPIFFE ID as `peer`; the server's line says the caller's SPIFFE ID
-//! as `peer`. Other log lines, and access logs in text form, are skipped.
+//! as `peer`. Other log lines, and access logs in text form, are skipped. mesh-core's JSON log
+//! layer flattens the fields into the event; nested `fields` objects are read too. (The
+//! end-to-end test `observability_e2e` checks the fields of real lines.)
 
 use mesh_core::telemetry::ACCESS_LOG_TARGET;
 use serde_json::{Map, Value};
@@ -37,17 +39,12 @@ impl AccessLogEntry {
         log.lines().filter_map(AccessLogEntry::parse).collect()
     }
 
-    /// Field `name` as text (a string as it is, a number or a bool as written), `"-"` when
-    /// absent.
-    pub fn text(&self, name: &str) -> String {
-        match self.fields.get(name) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => "-".to_string(),
-        }
+    /// Field `name` if it is a string (`status`, `path`, `peer`, ...).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.fields.get(name)?.as_str()
     }
 
-    /// Field `name` as a number, if it is one (or a string holding one).
+    /// Field `name` as a number, if it is one (`latency_ms`) or a string holding one.
     pub fn number(&self, name: &str) -> Option<f64> {
         match self.fields.get(name)? {
             Value::Number(n) => n.as_f64(),
@@ -56,9 +53,19 @@ impl AccessLogEntry {
         }
     }
 
+    /// Field `name` as a whole count, if it is one (`attempts`).
+    pub fn count(&self, name: &str) -> Option<u64> {
+        self.fields.get(name)?.as_u64()
+    }
+
+    /// Field `name` as a bool, if it is one (`mtls`).
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        self.fields.get(name)?.as_bool()
+    }
+
     /// Whether the client (`"client"`) or the server (`"server"`) logged the event.
     pub fn is_side(&self, side: &str) -> bool {
-        self.text("side") == side
+        self.text("side") == Some(side)
     }
 }
 
@@ -77,17 +84,20 @@ mod tests {
         assert_eq!(entries.len(), 2);
         let client = &entries[0];
         assert!(client.is_side("client"));
-        assert_eq!(client.text("path"), "/demo.ServiceB/Get");
-        assert_eq!(client.text("status"), "0");
-        assert_eq!(client.text("attempts"), "2");
-        assert_eq!(client.text("mtls"), "true");
-        assert_eq!(client.text("upstream"), "-");
+        assert_eq!(client.text("path"), Some("/demo.ServiceB/Get"));
+        assert_eq!(client.text("status"), Some("0"));
+        assert_eq!(client.text("attempts"), None);
+        assert_eq!(client.count("attempts"), Some(2));
+        assert_eq!(client.count("latency_ms"), None);
+        assert_eq!(client.flag("mtls"), Some(true));
+        assert_eq!(client.text("upstream"), None);
         assert_eq!(client.number("latency_ms"), Some(1.5));
         assert_eq!(client.number("status"), Some(0.0));
         assert!(entries[1].is_side("server"));
+        assert!(!entries[1].is_side("client"));
         assert_eq!(
             entries[1].text("peer"),
-            "spiffe://cluster.local/ns/demo/sa/servicea"
+            Some("spiffe://cluster.local/ns/demo/sa/servicea")
         );
     }
 }

@@ -8,15 +8,19 @@
 //!   (or directly with `--no-mesh`) and returns serviceB's answer.
 //! - [`run`]: the one-command demo: starts mesh-control, two serviceB replicas and serviceA as
 //!   real processes, makes a batch of calls and prints a summary.
-//! - [`admin`]: the admin server of serviceA and serviceB (metrics, config dump, readiness).
+//! - [`admin`]: the admin server of serviceA and serviceB (metrics; serviceA's config dump and
+//!   [`readiness`]).
 //! - [`access_log`]: reading the JSON access logs of the mesh's client and server.
+//! - [`metrics_text`]: reading the Prometheus text the admin servers answer.
 //! - [`process`]: spawning those processes and waiting until they listen (shared with the tests).
 
 pub mod access_log;
 pub mod admin;
 pub mod failure_modes;
+pub mod metrics_text;
 pub mod pb;
 pub mod process;
+pub mod readiness;
 pub mod run;
 pub mod service_a;
 pub mod service_b;

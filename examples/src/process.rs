@@ -3,8 +3,9 @@
 //! A process announces that it is ready with a line containing `listening on ADDR` on stdout or
 //! stderr; [`Proc::spawn`] waits for that line and keeps everything the process prints in a log
 //! file, so a failure can show what the process said. An `admin listening on ADDR` line names
-//! the process's admin server instead: it never counts as the ready line, and
-//! [`Proc::addr_after`] finds it (or any other `MARKER ADDR`) in the log.
+//! the process's admin server instead (apps print it before their ready line): it never counts
+//! as the ready line, and [`Proc::addr_after`] finds it (or any other `MARKER ADDR`) in the log.
+//! [`Procs`] keeps the processes of a deployment by name.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
@@ -124,6 +125,29 @@ impl Proc {
             .unwrap_or_default()
     }
 
+    /// How many bytes the process has printed so far (the size of its log file).
+    pub async fn log_len(&self) -> anyhow::Result<u64> {
+        let meta = tokio::fs::metadata(&self.log)
+            .await
+            .with_context(|| format!("reading the size of {}", self.log.display()))?;
+        Ok(meta.len())
+    }
+
+    /// What the process printed after its first `offset` bytes (see [`Proc::log_len`]), read
+    /// from that offset on; invalid UTF-8 is replaced.
+    pub async fn log_since(&self, offset: u64) -> anyhow::Result<String> {
+        let context = || format!("reading {} from byte {offset}", self.log.display());
+        let mut file = tokio::fs::File::open(&self.log)
+            .await
+            .with_context(context)?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .with_context(context)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).await.with_context(context)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Asks the process to stop (SIGTERM) and waits up to `grace` before killing it.
     pub async fn stop(mut self, grace: Duration) {
         if let Some(pid) = self.child.id() {
@@ -144,6 +168,40 @@ impl Proc {
     /// Kills the process at once (SIGKILL), as a crash would.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// The processes of a deployment or of a test, found by name.
+#[derive(Debug, Default)]
+pub struct Procs(Vec<Proc>);
+
+impl Procs {
+    /// Adds `proc`.
+    pub fn push(&mut self, proc: Proc) {
+        self.0.push(proc);
+    }
+
+    /// The process called `name`.
+    pub fn get(&self, name: &str) -> Option<&Proc> {
+        self.0.iter().find(|p| p.name == name)
+    }
+
+    /// Takes the process called `name` out, e.g. to stop it.
+    pub fn take(&mut self, name: &str) -> Option<Proc> {
+        let i = self.0.iter().position(|p| p.name == name)?;
+        Some(self.0.remove(i))
+    }
+
+    /// The processes, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &Proc> {
+        self.0.iter()
+    }
+
+    /// Stops every process, in order, as [`Proc::stop`] does.
+    pub async fn stop(self, grace: Duration) {
+        for proc in self.0 {
+            proc.stop(grace).await;
+        }
     }
 }
 
@@ -214,6 +272,36 @@ mod tests {
             Some("[::1]:4000".parse().unwrap())
         );
         assert_eq!(listening_addr("listening soon"), None);
+    }
+
+    #[tokio::test]
+    async fn reads_the_log_from_an_offset_and_finds_processes_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo 'p listening on 127.0.0.1:9'; echo second; sleep 30",
+        ]);
+        let proc = Proc::spawn("p", cmd, dir.path()).await.unwrap();
+        let ready_line = "p listening on 127.0.0.1:9\n".len() as u64;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !proc.log().await.contains("second") {
+            assert!(tokio::time::Instant::now() < deadline, "no second line");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(proc.log_len().await.unwrap(), ready_line + 7);
+        assert_eq!(proc.log_since(ready_line).await.unwrap(), "second\n");
+        assert_eq!(proc.log_since(ready_line + 7).await.unwrap(), "");
+
+        let mut procs = Procs::default();
+        procs.push(proc);
+        assert_eq!(
+            procs.get("p").map(Proc::addr),
+            Some("127.0.0.1:9".parse().unwrap())
+        );
+        assert!(procs.get("q").is_none());
+        assert!(procs.take("p").is_some());
+        assert!(procs.get("p").is_none());
     }
 
     #[test]

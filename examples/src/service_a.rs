@@ -5,7 +5,8 @@
 //! HTTP, routed and balanced by what mesh-control says; `GET /counters` tells what the mesh's
 //! resilience policies did so far. With `--no-mesh` they go straight to the serviceB addresses
 //! given, each in turn, with no retries. With `--admin-addr` it also serves the
-//! [admin endpoints](crate::admin); it is ready once it knows serviceB's route.
+//! [admin endpoints](crate::admin), started before it says `listening on`; meshed, it is
+//! ready once it knows serviceB's route table ([`crate::readiness`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,10 +25,10 @@ use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::PeerIdentity;
 use mesh_core::xds::XdsClient;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use tonic::transport::Channel;
 
 use crate::admin::{self, AdminArgs, AdminParts};
+use crate::readiness::readiness;
 use crate::summary::MeshCounters;
 
 use crate::pb::GetRequest;
@@ -39,7 +40,7 @@ pub struct ServiceAArgs {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// The gRPC target of serviceB through the mesh.
+    /// The gRPC target of serviceB through the mesh, `xds:///NAME`.
     #[arg(long, default_value = "xds:///serviceb.demo:50051")]
     pub target: String,
     /// The HTTP URL of serviceB's greeting through the mesh.
@@ -250,23 +251,6 @@ fn checked_uri(uri: String) -> anyhow::Result<String> {
     Ok(uri)
 }
 
-/// Whether serviceA is ready: once the xDS Listener of its gRPC `target` is known, so calls
-/// can be routed. Follows the Listener until the admin server lets go of the receiver.
-fn readiness(xds: &XdsClient, target: &str) -> watch::Receiver<bool> {
-    let (ready, receiver) = watch::channel(false);
-    let mut listener = xds.listener(target.trim_start_matches("xds:///"));
-    tokio::spawn(async move {
-        loop {
-            ready.send_replace(listener.current().present().is_some());
-            tokio::select! {
-                changed = listener.changed() => if changed.is_err() { return },
-                () = ready.closed() => return,
-            }
-        }
-    });
-    receiver
-}
-
 /// Runs serviceA until SIGINT or SIGTERM.
 pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
     let mut admin_parts = AdminParts::default();
@@ -293,7 +277,7 @@ pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
             builder = builder.identity(identity);
         }
         admin_parts = AdminParts {
-            ready: Some(readiness(&xds, &args.target)),
+            ready: Some(readiness(&xds, &args.target)?),
             xds: Some(xds.clone()),
         };
         Upstream::Mesh {
@@ -307,9 +291,9 @@ pub async fn run(args: ServiceAArgs) -> anyhow::Result<()> {
         .route("/call-http", get(call_http))
         .route("/counters", get(counters))
         .with_state(Arc::new(upstream));
+    let _admin = admin::start("servicea", &args.admin, admin_parts).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("servicea listening on {}", listener.local_addr()?);
-    let _admin = admin::start("servicea", &args.admin, admin_parts).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::service_b::shutdown_signal())
         .await?;

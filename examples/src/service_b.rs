@@ -3,7 +3,8 @@
 //!
 //! Meshed (the default), it reads the gRPC xDS bootstrap from the environment and registers the
 //! services named by `--register` with mesh-control for as long as it runs. With
-//! `--admin-addr` it also serves the process's metrics on an [admin server](crate::admin).
+//! `--admin-addr` it also serves the process's metrics on an [admin server](crate::admin)
+//! (no config dump there: its xDS client lives inside the `MeshServer`).
 //!
 //! It can fail a share of its calls, answer late or never answer (see [`crate::failure_modes`]),
 //! and logs how many calls it received when it stops.
@@ -44,7 +45,8 @@ pub struct ServiceBArgs {
     /// How the replica misbehaves.
     #[command(flatten)]
     pub failures: FailureModes,
-    /// The admin server (metrics; readiness is the server's own `GET /ready`).
+    /// The admin server (metrics only: no config dump; readiness is the server's own
+    /// `GET /ready`).
     #[command(flatten)]
     pub admin: AdminArgs,
 }
@@ -157,6 +159,7 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
         }
     }
     let server = builder.bind(args.listen).await?;
+    let _admin = admin::start(&args.replica, &args.admin, AdminParts::default()).await?;
     let replica = Replica::new(&args.replica).with_behaviour(Behaviour::new(args.failures));
     let misbehaving = replica
         .behaviour()
@@ -173,11 +176,6 @@ pub async fn run(args: ServiceBArgs) -> anyhow::Result<()> {
             format!("registered as {:?}", args.register)
         }
     );
-    let parts = AdminParts {
-        xds: server.xds_client(),
-        ..AdminParts::default()
-    };
-    let _admin = admin::start(&args.replica, &args.admin, parts).await?;
     let behaviour = replica.behaviour().clone();
     let shutdown = async move {
         shutdown_signal().await;

@@ -97,6 +97,8 @@ pub struct Summary {
     /// (serviceA as serviceB saw it, serviceB as serviceA authenticated it) -> calls.
     identities: BTreeMap<(Option<String>, Option<String>), u64>,
     upstream_us: Histogram<u64>,
+    /// What the latency line should say about how it was measured.
+    latency_note: Option<&'static str>,
     mesh: Option<MeshCounters>,
 }
 
@@ -110,8 +112,15 @@ impl Summary {
             replicas: BTreeMap::new(),
             identities: BTreeMap::new(),
             upstream_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            latency_note: None,
             mesh: None,
         }
+    }
+
+    /// Adds `note` to the latency line, e.g. `"access logs on"` when the apps logged every call,
+    /// so latencies measured under different conditions are not compared as equals.
+    pub fn note_latency(&mut self, note: &'static str) {
+        self.latency_note = Some(note);
     }
 
     /// Records what the mesh's resilience policies did during the batch.
@@ -194,13 +203,17 @@ impl fmt::Display for Summary {
         }
         if self.ok > 0 {
             let ms = |q: f64| self.upstream_us.value_at_quantile(q) as f64 / 1000.0;
-            writeln!(
+            write!(
                 f,
                 "    latency   serviceA -> serviceB p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
                 ms(0.5),
                 ms(0.9),
                 ms(0.99)
             )?;
+            match self.latency_note {
+                Some(note) => writeln!(f, " ({note})")?,
+                None => writeln!(f)?,
+            }
         }
         if let Some(mesh) = &self.mesh {
             writeln!(f, "    mesh      {mesh}")?;
@@ -257,7 +270,9 @@ mod tests {
         let mut s = Summary::new("gRPC");
         s.record_ok("v1", 100, None, None);
         s.record_mesh(after.since(before));
+        s.note_latency("access logs on");
         let text = s.to_string();
+        assert!(text.contains(" ms (access logs on)\n"), "{text}");
         assert!(
             text.contains(
                 "mesh      17 retries (0 refused by the retry budget), 1 ejection, \

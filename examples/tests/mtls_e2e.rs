@@ -86,11 +86,7 @@ async fn strict_refuses_clients_without_identity_and_plaintext_callers() {
         .await
         .unwrap_err();
     assert_ne!(err.code(), tonic::Code::Ok, "{err:?}");
-    let replica = mesh
-        .procs
-        .iter()
-        .find(|p| p.name() == "serviceb-v1")
-        .unwrap();
+    let replica = mesh.proc("serviceb-v1");
     assert_eventually(
         "serviceB logs the refused plaintext connection",
         Duration::from_secs(5),

@@ -241,12 +241,20 @@ impl Setup<'_> {
             .await?;
         let xds = control.addr()?.to_string();
         procs.push(("mesh-control".into(), control));
-        if features.tracing {
+        if features.trace_percent > 0 {
             let sink = self
                 .ours(OTLP_SINK, SERVER_CORE, &["otlp-sink".into()], env, dir)
                 .await?;
             let endpoint = format!("http://{}", sink.addr()?);
             env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint));
+            // The OpenTelemetry SDK's own variables: the client decides for each call, the
+            // server follows the caller's decision.
+            env.push((
+                "OTEL_TRACES_SAMPLER".into(),
+                "parentbased_traceidratio".into(),
+            ));
+            let ratio = f64::from(features.trace_percent) / 100.0;
+            env.push(("OTEL_TRACES_SAMPLER_ARG".into(), ratio.to_string()));
             procs.push((OTLP_SINK.into(), sink));
         }
         let bootstrap = |node: &str| Bootstrap::insecure(xds.clone(), node).to_json_pretty();

@@ -11,8 +11,10 @@ pub struct MeshFeatures {
     pub outlier: bool,
     /// Prometheus metrics in client and server.
     pub metrics: bool,
-    /// Spans exported over OTLP to a collector.
-    pub tracing: bool,
+    /// The share of calls traced, in percent, their spans exported over OTLP to a collector;
+    /// 0 turns tracing off. The full mesh traces 1 %, Istio's default sampling rate: tracing
+    /// every call is a debugging setting, costed by its own variant.
+    pub trace_percent: u8,
 }
 
 impl MeshFeatures {
@@ -22,7 +24,7 @@ impl MeshFeatures {
         policy: true,
         outlier: true,
         metrics: true,
-        tracing: true,
+        trace_percent: 1,
     };
 }
 
@@ -70,7 +72,11 @@ pub fn all() -> Vec<Scenario> {
             description: "tonic + rustls mTLS",
             kind: Kind::Tonic { tls: true },
         },
-        mesh("S2", "the full mesh, live mesh-control", full),
+        mesh(
+            "S2",
+            "the full mesh, live mesh-control, 1 % of calls traced",
+            full,
+        ),
         mesh(
             "S2-no-mtls",
             "S2 without mTLS",
@@ -107,7 +113,15 @@ pub fn all() -> Vec<Scenario> {
             "S2-no-tracing",
             "S2 without tracing (no OTLP)",
             MeshFeatures {
-                tracing: false,
+                trace_percent: 0,
+                ..full
+            },
+        ),
+        mesh(
+            "S2-trace-all",
+            "S2 with every call traced",
+            MeshFeatures {
+                trace_percent: 100,
                 ..full
             },
         ),
@@ -152,7 +166,7 @@ mod tests {
                 f.policy != full.policy,
                 f.outlier != full.outlier,
                 f.metrics != full.metrics,
-                f.tracing != full.tracing,
+                f.trace_percent != full.trace_percent,
             ]
             .iter()
             .filter(|x| **x)

@@ -8,10 +8,11 @@ use anyhow::Context;
 use mesh_core::admin::DEFAULT_ADMIN_ADDR;
 use mesh_core::bootstrap::Bootstrap;
 use mesh_core::identity::JOIN_TOKEN_ENV;
+use mesh_core::telemetry::DEFAULT_LOG_FILTER;
 use tokio::process::Command;
 
 use super::RunArgs;
-use crate::process::{ADMIN_MARKER, Proc};
+use crate::process::{ADMIN_MARKER, Proc, Procs};
 
 /// The demo's replicas: (name, the service it registers as, whether it fails a share of calls).
 pub(super) const REPLICAS: [(&str, &str, bool); 3] = [
@@ -20,17 +21,15 @@ pub(super) const REPLICAS: [(&str, &str, bool); 3] = [
     ("serviceb-v1-flaky", "serviceb-v1.demo:50051", true),
 ];
 
-/// The env of a meshed app: JSON logs with access logs on, for the summary to read.
-const ACCESS_LOGS: [(&str, &str); 2] = [
-    ("RUST_LOG", "info,mesh::access=info"),
-    ("MESH_LOG_FORMAT", "json"),
-];
+/// How long serviceA's admin line may take to reach its log (it prints it before its ready
+/// line, so it is there at once unless the admin server is off).
+const ADMIN_LINE_WAIT: Duration = Duration::from_secs(2);
 
 /// The processes of one deployment, and where serviceA listens.
 pub(super) struct Deployment {
-    pub(super) procs: Vec<Proc>,
+    pub(super) procs: Procs,
     pub(super) service_a: String,
-    /// The base URL of serviceA's admin server, when it has one.
+    /// The base URL of serviceA's admin server, when it said where it listens.
     pub(super) service_a_admin: Option<String>,
     logs: PathBuf,
 }
@@ -43,15 +42,8 @@ impl Deployment {
         Ok(addr)
     }
 
-    /// The process called `name`.
-    pub(super) fn proc(&self, name: &str) -> Option<&Proc> {
-        self.procs.iter().find(|p| p.name() == name)
-    }
-
     pub(super) async fn stop(self) {
-        for p in self.procs {
-            p.stop(Duration::from_secs(3)).await;
-        }
+        self.procs.stop(Duration::from_secs(3)).await;
     }
 }
 
@@ -62,7 +54,7 @@ pub(super) async fn mesh(
     args: &RunArgs,
 ) -> anyhow::Result<(Deployment, String)> {
     let mut d = Deployment {
-        procs: Vec::new(),
+        procs: Procs::default(),
         service_a: String::new(),
         service_a_admin: None,
         logs: logs.to_path_buf(),
@@ -86,17 +78,9 @@ pub(super) async fn mesh(
     for (replica, register, flaky) in REPLICAS {
         let mut cmd = command(
             exe,
-            &[
-                "service-b",
-                "--replica",
-                replica,
-                "--register",
-                register,
-                "--admin-addr",
-                "127.0.0.1:0",
-            ],
+            &["service-b", "--replica", replica, "--register", register],
         );
-        cmd.envs(ACCESS_LOGS);
+        with_access_logs(&mut cmd);
         if flaky {
             cmd.args(["--fail-rate", &args.flaky_fail_rate.to_string()]);
         }
@@ -108,29 +92,44 @@ pub(super) async fn mesh(
         .env(JOIN_TOKEN_ENV, "dev-serviceb");
         d.spawn(replica, cmd).await?;
     }
-    let mut cmd = command(exe, &["service-a", "--admin-addr", &service_a_admin_addr()]);
+    // The usual admin address, or any free port when another process holds it.
+    let mut cmd = command(
+        exe,
+        &[
+            "service-a",
+            "--admin-addr",
+            DEFAULT_ADMIN_ADDR,
+            "--admin-any-port-if-taken",
+        ],
+    );
     cmd.env(
         "GRPC_XDS_BOOTSTRAP_CONFIG",
         Bootstrap::insecure(&xds, "servicea").to_json_pretty(),
     )
-    .env(JOIN_TOKEN_ENV, "dev-servicea")
-    .envs(ACCESS_LOGS);
+    .env(JOIN_TOKEN_ENV, "dev-servicea");
+    with_access_logs(&mut cmd);
     d.service_a = format!("http://{}", d.spawn("servicea", cmd).await?);
-    let admin = d
-        .proc("servicea")
-        .context("serviceA was just started")?
-        .addr_after(ADMIN_MARKER, Duration::from_secs(10))
-        .await?;
-    d.service_a_admin = Some(format!("http://{admin}"));
+    let service_a = d
+        .procs
+        .get("servicea")
+        .context("serviceA was just started")?;
+    // Without it the summary only lacks the metrics; the demo goes on.
+    match service_a.addr_after(ADMIN_MARKER, ADMIN_LINE_WAIT).await {
+        Ok(admin) => d.service_a_admin = Some(format!("http://{admin}")),
+        Err(e) => tracing::warn!("serviceA's admin server: {e:#}"),
+    }
     Ok((d, xds))
 }
 
-/// serviceA's admin address: the usual one when it is free, else any free port.
-fn service_a_admin_addr() -> String {
-    match std::net::TcpListener::bind(DEFAULT_ADMIN_ADDR) {
-        Ok(_) => DEFAULT_ADMIN_ADDR.to_string(),
-        Err(_) => "127.0.0.1:0".to_string(),
-    }
+/// Turns on JSON logs with access logs, for the summary to read: `mesh::access=info` is added
+/// to the `RUST_LOG` the demo inherited (or to the default filter).
+fn with_access_logs(cmd: &mut Command) {
+    let inherited = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|f| !f.trim().is_empty());
+    let filter = inherited.as_deref().unwrap_or(DEFAULT_LOG_FILTER);
+    cmd.env("RUST_LOG", format!("{filter},mesh::access=info"))
+        .env("MESH_LOG_FORMAT", "json");
 }
 
 /// Plain serviceB `replicas` (name, flaky) and a serviceA calling them directly, in turn.
@@ -141,7 +140,7 @@ pub(super) async fn direct(
     args: &RunArgs,
 ) -> anyhow::Result<Deployment> {
     let mut d = Deployment {
-        procs: Vec::new(),
+        procs: Procs::default(),
         service_a: String::new(),
         service_a_admin: None,
         logs: logs.to_path_buf(),
@@ -161,8 +160,12 @@ pub(super) async fn direct(
     Ok(d)
 }
 
+/// `exe ARGS`, without an admin address inherited from the demo's environment (every child
+/// would try to bind it).
 fn command(exe: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(exe);
-    cmd.args(args).env("NO_COLOR", "1");
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("MESH_ADMIN_ADDR");
     cmd
 }

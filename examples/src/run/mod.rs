@@ -4,11 +4,14 @@
 //! themselves (`serviceb-v1`, `serviceb-v2`, and `serviceb-v1-flaky`, a second replica of v1
 //! that fails a share of its calls), and serviceA calling `xds:///serviceb.demo:50051`, which
 //! the default config splits 80/20 between the two versions, with retries and outlier
-//! detection; then one more call, as the access logs of serviceA and of the replica that served
-//! it tell it, and serviceA's request counters from its admin server's `/metrics` (at
-//! 127.0.0.1:15000 when free). Then the same calls without the mesh, to the same three replicas called directly
-//! in turn: the flaky replica's failures reach the caller. With `--no-mesh`: one healthy
-//! serviceB replica that serviceA calls directly, and nothing else.
+//! detection; then, once the logs are quiet, one more call, as the access logs of serviceA and
+//! of the replica that served it tell it, and serviceA's request counters from its admin
+//! server's `/metrics` (at 127.0.0.1:15000 when free). The meshed apps log every call (access
+//! logs on), which their latency includes. Then the same calls without the mesh, to the same
+//! three replicas called directly in turn: the flaky replica's failures reach the caller. With
+//! `--no-mesh`: one healthy serviceB replica that serviceA calls directly, and nothing else.
+//!
+//! The summary goes to stdout; the demo's own logs go to stderr.
 
 mod calls;
 mod deploy;
@@ -21,6 +24,7 @@ use http_body_util::Empty;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
 use crate::failure_modes::parse_share;
+use crate::process::Proc;
 use crate::summary::plural;
 use calls::batches;
 use deploy::{REPLICAS, direct, mesh};
@@ -53,9 +57,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if args.no_mesh {
         let direct = direct(&exe, &logs, &[("serviceb", false)], &args).await?;
         let (grpc, http) = batches(&client, &direct.service_a, &args, false, "").await?;
+        let replica = direct.procs.get("serviceb-no-mesh").map(Proc::addr);
         let title = format!(
             "serviceA -> serviceB directly ({}), no mesh",
-            direct.procs[0].addr()
+            replica.map_or("-".to_string(), |addr| addr.to_string())
         );
         direct.stop().await;
         println!(

@@ -1,5 +1,14 @@
 //! The YAML of the tests' configs: the demo's Services and routes, join tokens, and policies.
 
+/// The SPIFFE ID of demo/servicea (join token `dev-servicea`).
+pub const SERVICEA_ID: &str = "spiffe://cluster.local/ns/demo/sa/servicea";
+/// The SPIFFE ID of demo/serviceb (join token `dev-serviceb`).
+pub const SERVICEB_ID: &str = "spiffe://cluster.local/ns/demo/sa/serviceb";
+/// The SPIFFE ID of demo/impostor (join token `dev-impostor`).
+pub const IMPOSTOR_ID: &str = "spiffe://cluster.local/ns/demo/sa/impostor";
+/// The path of serviceB's gRPC method.
+pub const GET_PATH: &str = "/demo.ServiceB/Get";
+
 /// Join tokens for demo/servicea (`dev-servicea`), demo/serviceb (`dev-serviceb`) and
 /// demo/impostor (`dev-impostor`).
 pub const JOIN_TOKENS: &str = r#"apiVersion: mesh.dev/v1alpha1

@@ -1,41 +1,35 @@
-//! Shared pieces of the end-to-end tests: real mesh-control and serviceB processes on loopback,
-//! a config directory to edit, a Rust mesh client, a concurrent load, and `assert_eventually`.
+//! Shared pieces of the end-to-end tests: real mesh-control and serviceB processes on loopback
+//! ([`Mesh`]), a config directory to edit, Rust mesh clients and loads ([`calls`]), what the
+//! processes expose ([`telemetry`]), an OTLP collector ([`otlp`]), and `assert_eventually`.
 //!
 //! mesh-control runs as `demo control ...`, which calls the very same CLI entry point as the
 //! `mesh-control` binary (that binary's own CLI is tested in mesh-control/tests).
 
 #![allow(dead_code, unreachable_pub)]
 
+mod calls;
 mod config;
+mod mesh;
 pub mod otlp;
 pub mod telemetry;
 
+pub use calls::*;
 pub use config::*;
+pub use mesh::*;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use examples::failure_modes::parse_counts;
-use examples::pb::GetRequest;
-use examples::pb::service_b_client::ServiceBClient as BClient;
-use examples::process::Proc;
-use mesh_client::MeshChannel;
-use mesh_core::bootstrap::Bootstrap;
-use mesh_core::identity::{Identity, JOIN_TOKEN_ENV};
-use mesh_core::model::ClusterLoadAssignment;
-use mesh_core::xds::{ResourceState, ResourceWatch, XdsClient};
 use tokio::process::Command;
 
-/// The `demo` binary, which also runs mesh-control and serviceB (access logs off).
+/// The `demo` binary, which also runs mesh-control and serviceB (access logs off; no admin
+/// server unless a test asks for one, whatever the environment says).
 pub fn demo_cmd(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
     cmd.args(args)
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info,mesh::access=off");
+        .env("RUST_LOG", "info,mesh::access=off")
+        .env_remove("MESH_ADMIN_ADDR");
     cmd
 }
 
@@ -76,390 +70,6 @@ pub fn xds_client_cmd(bootstrap: &str, args: &[&str]) -> Command {
     cmd
 }
 
-/// A mesh on loopback: a config directory, mesh-control, and the processes of a test.
-pub struct Mesh {
-    pub config: tempfile::TempDir,
-    pub logs: tempfile::TempDir,
-    pub control: Option<Proc>,
-    pub xds_addr: SocketAddr,
-    pub procs: Vec<Proc>,
-    control_args: Vec<String>,
-}
-
-impl Mesh {
-    /// Writes `files` (name, YAML) into a fresh config dir and starts mesh-control on it.
-    pub async fn start(files: &[(&str, &str)]) -> Mesh {
-        Mesh::start_with(files, &[]).await
-    }
-
-    /// Like [`Mesh::start`], with more arguments for `mesh-control serve`.
-    pub async fn start_with(files: &[(&str, &str)], control_args: &[&str]) -> Mesh {
-        let config = tempfile::tempdir().unwrap();
-        for (name, yaml) in files {
-            std::fs::write(config.path().join(name), yaml).unwrap();
-        }
-        let mut mesh = Mesh {
-            config,
-            logs: tempfile::tempdir().unwrap(),
-            control: None,
-            xds_addr: "127.0.0.1:0".parse().unwrap(),
-            procs: Vec::new(),
-            control_args: control_args.iter().map(|a| a.to_string()).collect(),
-        };
-        let control = mesh.spawn_control().await;
-        mesh.xds_addr = control.addr();
-        mesh.control = Some(control);
-        mesh
-    }
-
-    /// The CA's state dir (its root key and certificate).
-    pub fn state_dir(&self) -> PathBuf {
-        self.logs.path().join("mesh-control-state")
-    }
-
-    async fn spawn_control(&self) -> Proc {
-        let config = self.config.path().to_str().unwrap().to_string();
-        let state = self.state_dir().to_str().unwrap().to_string();
-        let addr = self.xds_addr.to_string();
-        let mut args = vec![
-            "control",
-            "serve",
-            "--config",
-            &config,
-            "--xds-addr",
-            &addr,
-            "--tls-addr",
-            "127.0.0.1:0",
-            "--state-dir",
-            &state,
-        ];
-        args.extend(self.control_args.iter().map(String::as_str));
-        Proc::spawn("mesh-control", demo_cmd(&args), self.logs.path())
-            .await
-            .unwrap()
-    }
-
-    /// Replaces (or adds) a config file.
-    pub fn write(&self, name: &str, yaml: &str) {
-        // Write then rename, as editors and kubectl-like tools do, so the reload sees whole files.
-        let tmp = self.config.path().join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, yaml).unwrap();
-        std::fs::rename(&tmp, self.config.path().join(name)).unwrap();
-    }
-
-    /// Kills mesh-control at once.
-    pub async fn kill_control(&mut self) {
-        self.control
-            .take()
-            .expect("mesh-control is running")
-            .kill()
-            .await;
-    }
-
-    /// Starts mesh-control again on the same address and state dir.
-    pub async fn restart_control(&mut self) {
-        assert!(self.control.is_none(), "mesh-control is still running");
-        self.control = Some(self.spawn_control().await);
-    }
-
-    /// What mesh-control has logged so far.
-    pub async fn control_log(&self) -> String {
-        self.control
-            .as_ref()
-            .expect("mesh-control is running")
-            .log()
-            .await
-    }
-
-    /// A bootstrap for a node of this mesh.
-    pub fn bootstrap(&self, node_id: &str) -> Bootstrap {
-        Bootstrap::insecure(self.xds_addr.to_string(), node_id)
-    }
-
-    /// Starts a meshed serviceB replica that registers as `register`, with the identity of
-    /// join token `dev-serviceb` (demo/serviceb).
-    pub async fn start_service_b(&mut self, replica: &str, register: &str) -> SocketAddr {
-        self.start_service_b_as(replica, register, "dev-serviceb")
-            .await
-    }
-
-    /// Starts a meshed serviceB replica with the identity that join `token` proves.
-    pub async fn start_service_b_as(
-        &mut self,
-        replica: &str,
-        register: &str,
-        token: &str,
-    ) -> SocketAddr {
-        self.start_service_b_with(replica, register, token, &[])
-            .await
-    }
-
-    /// Starts a meshed serviceB replica with the identity that join `token` proves and more
-    /// command-line `flags`, e.g. `["--fail-rate", "0.3"]`, `["--delay", "2s"]`, `["--stall"]`.
-    pub async fn start_service_b_with(
-        &mut self,
-        replica: &str,
-        register: &str,
-        token: &str,
-        flags: &[&str],
-    ) -> SocketAddr {
-        self.start_service_b_env(replica, register, token, flags, &[])
-            .await
-    }
-
-    /// [`Mesh::start_service_b_with`] with more environment variables `env`.
-    pub async fn start_service_b_env(
-        &mut self,
-        replica: &str,
-        register: &str,
-        token: &str,
-        flags: &[&str],
-        env: &[(&str, &str)],
-    ) -> SocketAddr {
-        let mut args = vec!["service-b", "--replica", replica, "--register", register];
-        args.extend(flags);
-        self.start_app(replica, &args, token, env).await
-    }
-
-    /// Starts a meshed serviceA (`GET /call` calls `xds:///serviceb.demo:50051`) as node
-    /// `servicea` with the identity of join token `dev-servicea`, more command-line `flags` and
-    /// environment variables `env`.
-    pub async fn start_service_a(&mut self, flags: &[&str], env: &[(&str, &str)]) -> SocketAddr {
-        let mut args = vec!["service-a"];
-        args.extend(flags);
-        self.start_app("servicea", &args, "dev-servicea", env).await
-    }
-
-    /// Starts `demo ARGS` as node `name` of this mesh, with the identity join `token` proves.
-    async fn start_app(
-        &mut self,
-        name: &str,
-        args: &[&str],
-        token: &str,
-        env: &[(&str, &str)],
-    ) -> SocketAddr {
-        let mut cmd = demo_cmd(args);
-        cmd.env(
-            "GRPC_XDS_BOOTSTRAP_CONFIG",
-            self.bootstrap(name).to_json_pretty(),
-        )
-        .env(JOIN_TOKEN_ENV, token)
-        .envs(env.iter().copied());
-        let proc = Proc::spawn(name, cmd, self.logs.path()).await.unwrap();
-        let addr = proc.addr();
-        self.procs.push(proc);
-        addr
-    }
-
-    /// The process called `name`.
-    pub fn proc(&self, name: &str) -> &Proc {
-        self.procs
-            .iter()
-            .find(|p| p.name() == name)
-            .expect("no such process")
-    }
-
-    /// Stops serviceB replica `name` (SIGTERM) and returns the calls it received and failed,
-    /// from the line it logs when it stops.
-    pub async fn stop_and_count(&mut self, name: &str) -> (u64, u64) {
-        let i = self
-            .procs
-            .iter()
-            .position(|p| p.name() == name)
-            .expect("no such process");
-        let proc = self.procs.remove(i);
-        let log = proc.log_path().to_path_buf();
-        proc.stop(Duration::from_secs(5)).await;
-        // The log writer may lag the exit by a moment.
-        let mut text = String::new();
-        for _ in 0..50 {
-            text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(counts) = parse_counts(&text) {
-                return counts;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{name} logged no call counts when stopped; its log:\n{text}")
-    }
-
-    /// Kills the process called `name` at once.
-    pub async fn kill(&mut self, name: &str) {
-        self.take(name).kill().await;
-    }
-
-    /// Takes the process called `name` out of the mesh, e.g. to stop it in another task.
-    pub fn take(&mut self, name: &str) -> Proc {
-        let i = self
-            .procs
-            .iter()
-            .position(|p| p.name() == name)
-            .expect("no such process");
-        self.procs.remove(i)
-    }
-
-    /// `mesh-control bootstrap --identity NS/SA --cert-dir DIR` for node `node`, as a non-Rust
-    /// app would get it: the certificates are written to `dir`.
-    pub async fn bootstrap_with_certs(&self, node: &str, identity: &str, dir: &Path) -> String {
-        let xds = self.xds_addr.to_string();
-        let state = self.state_dir();
-        let out = demo_cmd(&[
-            "control",
-            "bootstrap",
-            "--node-id",
-            node,
-            "--xds-server",
-            &xds,
-            "--identity",
-            identity,
-            "--cert-dir",
-            dir.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "bootstrap --cert-dir failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `mesh-control bootstrap` for node `node`: a gRPC xDS bootstrap without certificate
-    /// providers, as a non-Rust app without certificates gets it.
-    pub async fn plaintext_bootstrap(&self, node: &str) -> String {
-        let xds = self.xds_addr.to_string();
-        let out = demo_cmd(&[
-            "control",
-            "bootstrap",
-            "--node-id",
-            node,
-            "--xds-server",
-            &xds,
-        ])
-        .output()
-        .await
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "bootstrap failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// The identity join `token` proves, from this mesh's CA.
-    pub async fn identity(&self, token: &str) -> Identity {
-        Identity::builder()
-            .bootstrap(&self.bootstrap("test-client"))
-            .token(token)
-            .start()
-            .await
-            .unwrap()
-    }
-
-    /// A gRPC client of `target` through a MeshChannel of this test process, as demo/servicea
-    /// (join token `dev-servicea`).
-    pub async fn client(&self, target: &str) -> BClient<MeshChannel> {
-        BClient::new(self.channel(target).await)
-    }
-
-    /// The MeshChannel under [`Mesh::client`], whose counters a test can read.
-    pub async fn channel(&self, target: &str) -> MeshChannel {
-        let identity = self.identity("dev-servicea").await;
-        self.channel_with(target, Some(identity))
-    }
-
-    /// A gRPC client of `target` with the given identity, or none.
-    pub fn client_with(&self, target: &str, identity: Option<Identity>) -> BClient<MeshChannel> {
-        BClient::new(self.channel_with(target, identity))
-    }
-
-    /// A MeshChannel to `target` with the given identity, or none.
-    pub fn channel_with(&self, target: &str, identity: Option<Identity>) -> MeshChannel {
-        let xds = XdsClient::builder()
-            .bootstrap(self.bootstrap("test-client"))
-            .build()
-            .unwrap();
-        let mut builder = MeshChannel::builder();
-        if let Some(identity) = identity {
-            builder = builder.identity(identity);
-        }
-        builder.channel(&xds, target).unwrap()
-    }
-}
-
-/// One call of a [`load`]: when it started (since the load began), how long it took, and the
-/// replica that answered or the status it failed with.
-#[derive(Debug)]
-pub struct Call {
-    pub started: Duration,
-    pub took: Duration,
-    pub result: Result<String, tonic::Status>,
-}
-
-/// Makes `calls` calls with `in_flight` of them at a time, and returns them in no given order.
-pub async fn load(client: &BClient<MeshChannel>, calls: usize, in_flight: usize) -> Vec<Call> {
-    load_while(client, in_flight, move |started, _| started < calls).await
-}
-
-/// Makes calls with `in_flight` of them at a time for `duration`, and returns them in no given
-/// order.
-pub async fn load_for(
-    client: &BClient<MeshChannel>,
-    duration: Duration,
-    in_flight: usize,
-) -> Vec<Call> {
-    load_while(client, in_flight, move |_, elapsed| elapsed < duration).await
-}
-
-/// Starts calls, `in_flight` at a time, while `more(calls started, time since the start)`.
-async fn load_while(
-    client: &BClient<MeshChannel>,
-    in_flight: usize,
-    more: impl Fn(usize, Duration) -> bool + Clone + Send + 'static,
-) -> Vec<Call> {
-    let start = tokio::time::Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..in_flight {
-        let (client, next, more) = (client.clone(), next.clone(), more.clone());
-        workers.spawn(async move {
-            let mut done = Vec::new();
-            while more(next.fetch_add(1, Ordering::Relaxed), start.elapsed()) {
-                let started = start.elapsed();
-                let result = client
-                    .clone()
-                    .get(GetRequest {
-                        caller: "load".into(),
-                    })
-                    .await
-                    .map(|reply| reply.into_inner().replica);
-                done.push(Call {
-                    started,
-                    took: start.elapsed() - started,
-                    result,
-                });
-            }
-            done
-        });
-    }
-    workers.join_all().await.into_iter().flatten().collect()
-}
-
-/// One `Get` through `client`: the replica that answered, or the status.
-pub async fn get(client: &BClient<MeshChannel>) -> Result<String, tonic::Status> {
-    client
-        .clone()
-        .get(GetRequest {
-            caller: "test".into(),
-        })
-        .await
-        .map(|reply| reply.into_inner().replica)
-}
-
 /// The results of `tasks`, in order.
 pub async fn join_all<T: 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(tasks.len());
@@ -467,60 +77,6 @@ pub async fn join_all<T: 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec
         out.push(task.await.expect("the task did not panic"));
     }
     out
-}
-
-/// Waits until `want` holds for the ports of the endpoints in `eds`; returns how long it took.
-pub async fn wait_for_endpoints(
-    eds: &mut ResourceWatch<ClusterLoadAssignment>,
-    want: impl Fn(&BTreeSet<u16>) -> bool,
-) -> Duration {
-    let start = tokio::time::Instant::now();
-    loop {
-        let now: BTreeSet<u16> = match eds.current() {
-            ResourceState::Present(cla) => cla.endpoints.iter().map(|e| e.address.port()).collect(),
-            _ => BTreeSet::new(),
-        };
-        if want(&now) {
-            return start.elapsed();
-        }
-        if tokio::time::timeout(Duration::from_secs(20), eds.changed())
-            .await
-            .is_err()
-        {
-            panic!("the endpoints stayed {now:?}");
-        }
-    }
-}
-
-/// How many of `calls` failed, by status code and message.
-pub fn failures(calls: &[Call]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for call in calls {
-        if let Err(status) = &call.result {
-            let key = format!("{:?}: {}", status.code(), status.message());
-            *counts.entry(key).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-/// Makes `n` calls and counts the answers by replica; failures are counted under `"error: ..."`.
-pub async fn call_n(client: &BClient<MeshChannel>, n: usize) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for _ in 0..n {
-        let key = match client
-            .clone()
-            .get(GetRequest {
-                caller: "test".into(),
-            })
-            .await
-        {
-            Ok(reply) => reply.into_inner().replica,
-            Err(status) => format!("error: {:?} {}", status.code(), status.message()),
-        };
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// Retries `check` every 100 ms until it returns `Ok`, or panics with its last error after
@@ -540,44 +96,4 @@ where
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-}
-
-/// mesh-control serving [`split_config`]`(v1, v2)`, replicas `serviceb-v1` and `serviceb-v2`
-/// registered, and a client of `xds:///serviceb.demo:50051` whose calls already succeed.
-pub async fn two_versions(v1: u32, v2: u32) -> (Mesh, BClient<MeshChannel>) {
-    two_versions_with(v1, v2, "").await
-}
-
-/// [`two_versions`] with more YAML documents (`---` separated) in the config.
-pub async fn two_versions_with(v1: u32, v2: u32, more: &str) -> (Mesh, BClient<MeshChannel>) {
-    let config = format!("{}---\n{more}", split_config(v1, v2));
-    let mut mesh = Mesh::start(&[("routes.yaml", &config)]).await;
-    mesh.start_service_b("serviceb-v1", "serviceb-v1.demo:50051")
-        .await;
-    mesh.start_service_b("serviceb-v2", "serviceb-v2.demo:50051")
-        .await;
-    let client = mesh.client("xds:///serviceb.demo:50051").await;
-    let serving: Vec<&str> = [("serviceb-v1", v1), ("serviceb-v2", v2)]
-        .into_iter()
-        .filter(|(_, weight)| *weight > 0)
-        .map(|(name, _)| name)
-        .collect();
-    assert_eventually(
-        "every version with a weight answers",
-        Duration::from_secs(20),
-        || async {
-            let counts = call_n(&client, 100).await;
-            if counts
-                .keys()
-                .map(String::as_str)
-                .eq(serving.iter().copied())
-            {
-                Ok(())
-            } else {
-                Err(format!("answers: {counts:?}"))
-            }
-        },
-    )
-    .await;
-    (mesh, client)
 }

@@ -29,6 +29,10 @@ pub struct ReceivedSpan {
     pub span_id: Vec<u8>,
     /// 8 bytes, or empty for a root span.
     pub parent_span_id: Vec<u8>,
+    /// When the span started, in nanoseconds since the Unix epoch.
+    pub start_unix_nano: u64,
+    /// When the span ended, in nanoseconds since the Unix epoch.
+    pub end_unix_nano: u64,
 }
 
 /// A running collector; it stops when dropped.
@@ -103,6 +107,8 @@ impl TraceService for Sink {
                     trace_id: span.trace_id,
                     span_id: span.span_id,
                     parent_span_id: span.parent_span_id,
+                    start_unix_nano: span.start_time_unix_nano,
+                    end_unix_nano: span.end_time_unix_nano,
                 });
             }
         }

@@ -1,9 +1,8 @@
-//! Reading what the processes of a test expose: admin servers, Prometheus text, and
-//! `promtool check metrics`.
+//! Reading what the processes of a test expose: HTTP endpoints, admin servers, Prometheus
+//! text, and `promtool check metrics`.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,9 +10,9 @@ use bytes::Bytes;
 use examples::process::{ADMIN_MARKER, Proc};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
+use tokio::io::AsyncWriteExt;
 
-/// Where promtool is installed (`scripts/test` installs it).
-const PROMTOOL: &str = "/usr/bin/promtool";
+use super::assert_eventually;
 
 /// What mesh-control logs before its admin server's address.
 pub const CONTROL_ADMIN_MARKER: &str = "admin endpoint on http://";
@@ -52,48 +51,54 @@ pub async fn metrics(admin: SocketAddr) -> String {
     text
 }
 
-/// The sum of every sample of metric `name` (all label sets) in Prometheus text; 0 when it has
-/// none.
-pub fn metric_sum(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?;
-            if !(rest.starts_with('{') || rest.starts_with(' ')) {
-                return None;
+/// Waits up to 20 s until `GET url` answers 200 (e.g. `/ready`, or a first call through serviceA).
+pub async fn wait_ok(url: &str) {
+    assert_eventually(
+        &format!("GET {url} answers 200"),
+        Duration::from_secs(20),
+        || async {
+            match http_get(url).await {
+                (200, _) => Ok(()),
+                other => Err(format!("{other:?}")),
             }
-            let value = line.rsplit(' ').next()?;
-            Some(
-                value
-                    .parse::<f64>()
-                    .unwrap_or_else(|e| panic!("{line:?}: {e}")),
+        },
+    )
+    .await;
+}
+
+/// `promtool` on `PATH` (`scripts/test` installs it: Debian package `prometheus`).
+fn promtool() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("promtool"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "promtool is not on PATH: `scripts/test` installs it (Debian package \
+                 `prometheus`), or install promtool by hand"
             )
         })
-        .sum()
 }
 
 /// Runs `promtool check metrics` on `text` (the metrics of `what`) and panics with its
 /// complaints if it finds any.
-pub fn promtool_check(what: &str, text: &str) {
-    assert!(
-        Path::new(PROMTOOL).exists(),
-        "{PROMTOOL} is missing: `scripts/test` installs it (Debian package `prometheus`), \
-         or install promtool there by hand"
-    );
-    let mut child = std::process::Command::new(PROMTOOL)
+pub async fn promtool_check(what: &str, text: &str) {
+    let mut child = tokio::process::Command::new(promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .expect("starting promtool");
-    child
-        .stdin
-        .take()
-        .expect("promtool's stdin")
+    let mut stdin = child.stdin.take().expect("promtool's stdin");
+    stdin
         .write_all(text.as_bytes())
+        .await
         .expect("writing to promtool");
-    let out = child.wait_with_output().expect("running promtool");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("running promtool");
     assert!(
         out.status.success(),
         "promtool check metrics refused the metrics of {what}:\n{}{}\n--- the metrics:\n{text}",
