@@ -285,7 +285,7 @@ mod tests {
         let proc = Proc::spawn("p", cmd, dir.path()).await.unwrap();
         let ready_line = "p listening on 127.0.0.1:9\n".len() as u64;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !proc.log().await.contains("second") {
+        while !proc.log().await.contains("second\n") {
             assert!(tokio::time::Instant::now() < deadline, "no second line");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

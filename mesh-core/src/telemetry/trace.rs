@@ -50,3 +50,50 @@ pub fn trace_id(span: &Span) -> Option<TraceId> {
     let id = span.context().span().span_context().trace_id();
     (id != TraceId::INVALID).then_some(id)
 }
+
+/// Whether an OpenTelemetry layer records `span` and its sampler keeps it. The fields of a span
+/// that is not kept are never exported, so callers skip recording them.
+///
+/// Like [`trace_id`], it starts the span in the OpenTelemetry layer.
+pub fn is_sampled(span: &Span) -> bool {
+    !span.is_disabled() && span.context().span().span_context().is_sampled()
+}
+
+/// Whether `headers` carry a W3C `traceparent` whose caller did not sample its trace (the
+/// sampled bit of its flags is 0). Parent-based samplers, OpenTelemetry's default, drop the
+/// spans of such a request, so a server need not open one.
+pub fn parent_not_sampled(headers: &http::HeaderMap) -> bool {
+    // version "-" trace-id "-" parent-id "-" flags: the flags are the two hex digits at 53.
+    let Some(value) = headers.get("traceparent") else {
+        return false;
+    };
+    let flags = value
+        .as_bytes()
+        .get(53..55)
+        .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+    matches!(flags, Some(flags) if flags & 1 == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(traceparent: &'static str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", http::HeaderValue::from_static(traceparent));
+        headers
+    }
+
+    #[test]
+    fn the_sampled_bit_of_the_traceparent_flags_decides() {
+        let id = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        let not_sampled = headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+        assert!(parent_not_sampled(&not_sampled), "{id}-00");
+        let sampled = headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert!(!parent_not_sampled(&sampled));
+        let other_bits = headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02");
+        assert!(parent_not_sampled(&other_bits));
+        assert!(!parent_not_sampled(&headers("garbage")));
+        assert!(!parent_not_sampled(&http::HeaderMap::new()));
+    }
+}
