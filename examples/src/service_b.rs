@@ -108,7 +108,7 @@ impl ServiceB for Replica {
         let peer = request
             .extensions()
             .get::<PeerIdentity>()
-            .map(|p| p.0.to_string())
+            .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
         let caller = request.into_inner().caller;
         if self.first_call_from(&peer) {

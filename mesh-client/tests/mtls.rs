@@ -66,7 +66,7 @@ async fn a_tls_cluster_is_reached_over_mtls_and_names_the_server() {
         let response = channel.clone().oneshot(get(path)).await.unwrap();
         let peer = response.extensions().get::<PeerIdentity>().cloned();
         assert_eq!(
-            peer.map(|PeerIdentity(id)| id.to_string()),
+            peer.map(|peer| peer.to_string()),
             Some(spiffe_id("serviceb"))
         );
         let caller = spiffe_id("servicea");

@@ -3,12 +3,11 @@
 
 mod support;
 
-use http::HeaderMap;
 use mesh_client::{Builder, MeshChannel};
 use mesh_core::telemetry::trace::SPAN_TARGET;
 use opentelemetry::trace::TracerProvider as _;
 use support::ads::FakeAds;
-use support::telemetry::{Seen, TARGET, call, server, world, xds};
+use support::telemetry::{Seen, TARGET, call, server, traceparents, world, xds};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, filter};
@@ -21,16 +20,6 @@ async fn channel() -> (FakeAds, MeshChannel, Seen) {
         .channel(&xds(&ads), TARGET)
         .unwrap();
     (ads, channel, seen)
-}
-
-/// The `traceparent` of each request the server saw for `path`.
-fn traceparents(seen: &Seen, path: &str) -> Vec<Option<String>> {
-    let value = |h: &HeaderMap| h.get("traceparent").map(|v| v.to_str().unwrap().into());
-    let seen = seen.lock().unwrap();
-    seen.iter()
-        .filter(|(p, _)| p == path)
-        .map(|(_, h)| value(h))
-        .collect()
 }
 
 /// The trace ID of a `traceparent` (`00-<trace id>-<span id>-<flags>`).

@@ -24,7 +24,6 @@
 //! let app = mesh_server::AuthzLayer::fixed(nobody).layer(app);
 //! ```
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -36,7 +35,6 @@ use tokio::sync::watch;
 use crate::InboundPolicy;
 pub use crate::body::ResponseBody;
 use crate::counters::Counters;
-use crate::peer::PeerId;
 pub use crate::respond::ResponseFuture;
 use crate::respond::{Refusal, drain, is_grpc};
 
@@ -112,14 +110,9 @@ fn permission_matches(permission: &Permission, call: &Call<'_>) -> bool {
             .all(|h| h.matches(call.method, call.headers))
 }
 
-/// The caller's SPIFFE ID: rendered once per connection by [`MeshServer`](crate::MeshServer)
-/// ([`PeerId`]), else (this layer used on its own) from its [`PeerIdentity`].
-fn caller(extensions: &Extensions) -> Option<Cow<'_, str>> {
-    if let Some(PeerId(id)) = extensions.get::<PeerId>() {
-        return Some(Cow::Borrowed(id));
-    }
-    let PeerIdentity(id) = extensions.get::<PeerIdentity>()?;
-    Some(Cow::Owned(id.to_string()))
+/// The caller's SPIFFE ID, as its [`PeerIdentity`] rendered it once per connection.
+fn caller(extensions: &Extensions) -> Option<&str> {
+    extensions.get::<PeerIdentity>().map(PeerIdentity::as_str)
 }
 
 /// Refuses the calls the authorization in force does not allow; see the [module docs](self).
@@ -199,7 +192,7 @@ where
         };
         let caller = caller(request.extensions());
         let call = Call {
-            caller: caller.as_deref(),
+            caller,
             method: request.method(),
             path: request.uri().path(),
             headers: request.headers(),
@@ -209,13 +202,13 @@ where
             return ResponseFuture::inner(self.inner.call(request));
         }
         self.counters
-            .denied(request.extensions().get::<PeerId>(), verdict.rule);
+            .denied(request.extensions().get::<PeerIdentity>(), verdict.rule);
         let by = match verdict.rule {
             Some(rule) => format!("rule {rule}"),
             None => "the default action (no rule allows this call)".to_string(),
         };
         tracing::info!(
-            caller = caller.as_deref().unwrap_or("plaintext"),
+            caller = caller.unwrap_or("plaintext"),
             method = %call.method,
             path = call.path,
             rule = verdict.rule.unwrap_or("default action"),

@@ -286,8 +286,7 @@ async fn the_connection_s_peer_identity_decides_through_add_peer() {
     let layer = AuthzLayer::fixed(only_servicea());
     let through = |caller: &str| {
         let id = PeerIdentity::new(spiffe::SpiffeId::new(caller).unwrap());
-        let rendered = crate::peer::PeerId::of(&id);
-        crate::peer::AddPeer::new(layer.layer(app()), Some((id, rendered)))
+        crate::peer::AddPeer::new(layer.layer(app()), Some(id))
     };
     let allowed = through(SERVICEA)
         .oneshot(request(false, None))
@@ -299,16 +298,10 @@ async fn the_connection_s_peer_identity_decides_through_add_peer() {
 }
 
 #[test]
-fn the_caller_is_the_rendered_peer_id_when_the_connection_has_one() {
+fn the_caller_is_the_peer_identity_s_spiffe_id() {
     let mut extensions = Extensions::new();
     assert_eq!(caller(&extensions), None);
     let id = spiffe::SpiffeId::new(OTHER).unwrap();
     extensions.insert(PeerIdentity::new(id));
-    assert_eq!(caller(&extensions).as_deref(), Some(OTHER));
-    extensions.insert(PeerId(Arc::from(SERVICEA)));
-    let rendered = caller(&extensions);
-    assert!(
-        matches!(rendered, Some(Cow::Borrowed(SERVICEA))),
-        "{rendered:?}"
-    );
+    assert_eq!(caller(&extensions), Some(OTHER));
 }

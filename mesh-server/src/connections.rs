@@ -22,7 +22,7 @@ use crate::BoxError;
 use crate::accept::{Accepted, Acceptor, Refused};
 use crate::deadline::Deadline;
 use crate::inbound::Inbound;
-use crate::peer::{AddPeer, PeerId};
+use crate::peer::AddPeer;
 use crate::telemetry::{Connection, ServerMetrics, Telemetry};
 
 /// How long to pause accepting after an accept error (such as too many open files).
@@ -128,12 +128,8 @@ impl Accepting {
                     }
                 };
                 let stack = |mtls, identity: Option<PeerIdentity>| {
-                    let identity = identity.map(|identity| {
-                        let id = PeerId::of(&identity);
-                        (identity, id)
-                    });
-                    let id = identity.as_ref().map(|(_, id)| id.clone());
-                    let connection = Connection::new(metrics.as_ref(), peer, mtls, id);
+                    let connection =
+                        Connection::new(metrics.as_ref(), peer, mtls, identity.clone());
                     let telemetry = Telemetry::new(Deadline::new(service), connection);
                     TowerToHyperService::new(AddPeer::new(telemetry, identity))
                 };

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::peer::PeerId;
+use mesh_core::identity::PeerIdentity;
+
 use crate::telemetry::ServerMetrics;
 
 /// The server's call counters, shared by its layers.
@@ -39,7 +40,7 @@ impl Counters {
 
     /// A call from `peer` was denied by the authorization's `rule` (`None`: its default
     /// action).
-    pub(crate) fn denied(&self, peer: Option<&PeerId>, rule: Option<&str>) {
+    pub(crate) fn denied(&self, peer: Option<&PeerIdentity>, rule: Option<&str>) {
         self.0.denied.fetch_add(1, Ordering::Relaxed);
         if let Some(metrics) = &self.0.metrics {
             metrics.denied(peer, rule);

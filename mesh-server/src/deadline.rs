@@ -87,26 +87,31 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let grpc = is_grpc(request.headers());
-        match requested(request.headers(), grpc) {
-            None => ResponseFuture {
-                inner: self.inner.call(request),
-                expiry: None,
-                grpc,
-            },
-            Some(at) => ResponseFuture {
-                inner: deadline::sync_scope(at, || self.inner.call(request)),
-                expiry: Some(tokio::time::sleep_until(at)),
-                grpc,
-            },
+        let at = requested(request.headers(), grpc);
+        let inner = match at {
+            None => self.inner.call(request),
+            Some(at) => deadline::sync_scope(at, || self.inner.call(request)),
+        };
+        ResponseFuture {
+            inner,
+            at,
+            expiry: None,
+            grpc,
         }
     }
 }
 
 pin_project! {
     /// The response future of [`Deadline`]: the handler's, or the expiry answer.
+    ///
+    /// The timer is armed only when the handler does not answer on its first poll: most
+    /// answer at once, and a timer they never wait on would still cost its registration
+    /// with (and a wake-up of) tokio's timer driver.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
+        // The caller's deadline; `None`: the request has none and no timer is ever armed.
+        at: Option<Instant>,
         #[pin]
         expiry: Option<Sleep>,
         grpc: bool,
@@ -120,16 +125,30 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(expiry) = this.expiry.as_pin_mut() else {
+        let mut this = self.project();
+        let Some(at) = *this.at else {
             return this.inner.poll(cx).map_ok(ResponseBody::wrap);
         };
-        let at = expiry.deadline();
-        if expiry.poll(cx).is_ready() {
+        // The deadline is checked before the handler runs, as the timer would be if armed.
+        let passed = match this.expiry.as_mut().as_pin_mut() {
+            Some(expiry) => expiry.poll(cx).is_ready(),
+            None => Instant::now() >= at,
+        };
+        if passed {
             return Poll::Ready(Ok(expired(*this.grpc)));
         }
         let inner = this.inner;
-        deadline::sync_scope(at, || inner.poll(cx)).map_ok(ResponseBody::wrap)
+        let polled = deadline::sync_scope(at, || inner.poll(cx));
+        if polled.is_pending() && this.expiry.is_none() {
+            // The handler waits: arm the timer, and poll it so that it wakes this task.
+            this.expiry.set(Some(tokio::time::sleep_until(at)));
+            if let Some(expiry) = this.expiry.as_pin_mut()
+                && expiry.poll(cx).is_ready()
+            {
+                return Poll::Ready(Ok(expired(*this.grpc)));
+            }
+        }
+        polled.map_ok(ResponseBody::wrap)
     }
 }
 
@@ -222,6 +241,58 @@ mod tests {
         let service = DeadlineLayer::new().layer(handler(Duration::ZERO));
         let response = service.oneshot(request(false, Some("3S"))).await.unwrap();
         assert_eq!(response.into_body().into_inner().unwrap(), "Some(3s)");
+    }
+
+    /// A handler that never answers.
+    fn stuck()
+    -> impl tower::Service<Request<()>, Response = Response<String>, Error = Infallible> + Clone
+    {
+        tower::service_fn(|_: Request<()>| std::future::pending::<Result<Response<String>, _>>())
+    }
+
+    /// Polls the response future of `request` once, returning whether it answered and whether
+    /// it armed a timer.
+    fn poll_once<S>(mut service: Deadline<S>, request: Request<()>) -> (bool, bool)
+    where
+        S: tower::Service<Request<()>, Response = Response<String>, Error = Infallible>,
+    {
+        let mut future = std::pin::pin!(tower::Service::call(&mut service, request));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let answered = future.as_mut().poll(&mut cx).is_ready();
+        (answered, future.expiry.is_some())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_that_stays_pending_gets_deadline_exceeded() {
+        let service = DeadlineLayer::new().layer(stuck());
+        let started = Instant::now();
+        let response = service.oneshot(request(true, Some("100m"))).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+        assert_eq!(response.headers()["grpc-status"], "4");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_is_armed_only_for_a_handler_that_waits_under_a_deadline() {
+        let at_once = handler(Duration::ZERO);
+        assert_eq!(
+            poll_once(Deadline::new(at_once), request(true, Some("1S"))),
+            (true, false)
+        );
+        assert_eq!(
+            poll_once(Deadline::new(stuck()), request(true, Some("1S"))),
+            (false, true)
+        );
+        assert_eq!(
+            poll_once(Deadline::new(stuck()), request(true, None)),
+            (false, false)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_already_passed_is_exceeded_without_running_the_handler() {
+        let service = DeadlineLayer::new().layer(handler(Duration::ZERO));
+        let response = service.oneshot(request(true, Some("0n"))).await.unwrap();
+        assert_eq!(response.headers()["grpc-status"], "4");
     }
 
     /// Through a real MeshServer over h2c: the layer is applied to what it serves.

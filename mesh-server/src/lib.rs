@@ -106,10 +106,11 @@
 //! ```
 //! use mesh_core::identity::PeerIdentity;
 //!
-//! fn caller<B>(req: &http::Request<B>) -> String {
+//! fn caller<B>(req: &http::Request<B>) -> &str {
 //!     match req.extensions().get::<PeerIdentity>() {
-//!         Some(PeerIdentity(id)) => id.to_string(), // spiffe://cluster.local/ns/demo/sa/servicea
-//!         None => "anonymous (plaintext)".to_string(),
+//!         // Rendered once per connection: spiffe://cluster.local/ns/demo/sa/servicea
+//!         Some(peer) => peer.as_str(),
+//!         None => "anonymous (plaintext)",
 //!     }
 //! }
 //! ```

@@ -15,6 +15,12 @@ use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
 
+/// The header (or trailer) carrying a gRPC status code; a constant, so that no lookup parses
+/// the name.
+pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// The header (or trailer) carrying a gRPC status message.
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
 /// Whether a request is gRPC, which decides how it is answered.
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -44,8 +50,8 @@ impl Refusal {
         let headers = response.headers_mut();
         if grpc {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-            headers.insert("grpc-status", HeaderValue::from(u16::from(self.grpc)));
-            headers.insert("grpc-message", grpc_message(&self.message));
+            headers.insert(GRPC_STATUS, HeaderValue::from(u16::from(self.grpc)));
+            headers.insert(GRPC_MESSAGE, grpc_message(&self.message));
         }
         if let Some((name, value)) = self.header {
             headers.insert(name, value);

@@ -34,7 +34,7 @@ fn app() -> impl tower::Service<
 + 'static {
     tower::service_fn(|req: Request<Incoming>| async move {
         let caller = match req.extensions().get::<PeerIdentity>() {
-            Some(PeerIdentity(id)) => id.to_string(),
+            Some(peer) => peer.to_string(),
             None => "-".to_string(),
         };
         let body = format!("{:?} {} {caller}", req.version(), req.uri().path());

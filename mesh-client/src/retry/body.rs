@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_util::FutureExt;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
@@ -31,41 +31,40 @@ pub(crate) enum Prepared {
     Streaming(RequestBody),
 }
 
-/// Reads what `body` has ready at once, up to [`MAX_REPLAY`] bytes.
+/// Reads what `body` has ready at once, up to [`MAX_REPLAY`] bytes. The data frames are kept
+/// as they came (sharing their bytes, not copying them).
 pub(crate) fn prepare(mut body: RequestBody) -> Prepared {
-    let mut read: VecDeque<Result<Frame<Bytes>, BoxError>> = VecDeque::new();
+    let mut buffered = Buffered::default();
     let mut size = 0;
     while !body.is_end_stream() {
         match body.frame().now_or_never() {
-            Some(Some(Ok(frame))) => {
-                size += frame.data_ref().map_or(0, Buf::remaining);
-                read.push_back(Ok(frame));
-                if size > MAX_REPLAY {
-                    return streaming(read, Some(body));
+            Some(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    size += data.len();
+                    buffered.data.push(data);
+                    if size > MAX_REPLAY {
+                        return streaming(buffered, Ok(body));
+                    }
                 }
-            }
+                Err(frame) => buffered.trailers = frame.into_trailers().ok(),
+            },
             Some(None) => break,
-            Some(Some(Err(error))) => {
-                read.push_back(Err(error));
-                return streaming(read, None);
-            }
-            None => return streaming(read, Some(body)),
-        }
-    }
-    let mut buffered = Buffered::default();
-    for frame in read.into_iter().flatten() {
-        match frame.into_data() {
-            Ok(data) => buffered.data.push(data),
-            Err(frame) => buffered.trailers = frame.into_trailers().ok(),
+            Some(Some(Err(error))) => return streaming(buffered, Err(error)),
+            None => return streaming(buffered, Ok(body)),
         }
     }
     Prepared::Replayable(Replay(Arc::new(buffered)))
 }
 
-fn streaming(
-    read: VecDeque<Result<Frame<Bytes>, BoxError>>,
-    rest: Option<RequestBody>,
-) -> Prepared {
+/// The body to stream: what was `read`, then the `rest` of the body or the error it broke with.
+fn streaming(read: Buffered, rest: Result<RequestBody, BoxError>) -> Prepared {
+    let data = read.data.into_iter().map(|data| Ok(Frame::data(data)));
+    let trailers = read.trailers.map(|t| Ok(Frame::trailers(t)));
+    let (error, rest) = match rest {
+        Ok(rest) => (None, Some(rest)),
+        Err(error) => (Some(Err(error)), None),
+    };
+    let read = data.chain(trailers).chain(error).collect();
     Prepared::Streaming(Prefixed { read, rest }.boxed_unsync())
 }
 
@@ -192,6 +191,35 @@ mod tests {
             assert_eq!(body.size_hint().exact(), Some(5));
             assert_eq!(collect(body).await, "hello");
         }
+    }
+
+    #[tokio::test]
+    async fn a_replay_shares_the_bytes_of_the_body() {
+        let message = Bytes::from(vec![1; 100]);
+        let Prepared::Replayable(replay) = prepare(boxed(Full::new(message.clone()))) else {
+            panic!("a ready body is replayable");
+        };
+        for _ in 0..2 {
+            let mut body = replay.body();
+            let frame = body.frame().await.unwrap().unwrap();
+            let data = frame.into_data().unwrap();
+            assert_eq!(data.as_ptr(), message.as_ptr(), "not a copy");
+            assert!(body.frame().await.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_streams_what_came_then_the_error() {
+        let frames: [Result<Frame<Bytes>, BoxError>; 2] =
+            [Ok(Frame::data(Bytes::from("part"))), Err("broken".into())];
+        let body = boxed(StreamBody::new(futures_util::stream::iter(frames)));
+        let Prepared::Streaming(mut body) = prepare(body) else {
+            panic!("a broken body is not replayed");
+        };
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "part");
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(error.to_string(), "broken");
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ use crate::{Error, ResponseBody};
 /// of its response body, at its error, or when the caller drops it.
 pub(crate) struct CallTelemetry {
     span: Span,
+    /// Whether the span is exported: its late fields are recorded only then, since recording
+    /// them into a span the sampler dropped costs as much and shows nowhere.
+    sampled: bool,
     caller: Caller,
     metrics: Option<ClientMetrics>,
     /// When the call started; read only if metrics or the access log want the latency.
@@ -53,6 +56,7 @@ impl CallTelemetry {
         let span = tracing::info_span!(target: SPAN_TARGET, "mesh.client", otel.kind = "client",
             route = Empty, cluster = Empty, endpoint = Empty, attempt = Empty, peer = Empty,
             status = Empty, otel.status_code = Empty);
+        let sampled = trace::is_sampled(&span);
         let log = tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO);
         let request = log.then(|| {
             let path = request.uri().path_and_query().cloned();
@@ -60,6 +64,7 @@ impl CallTelemetry {
         });
         Self {
             span,
+            sampled,
             caller,
             metrics: metrics.cloned(),
             start: (log || metrics.is_some()).then(Instant::now),
@@ -82,7 +87,7 @@ impl CallTelemetry {
     /// The call took `route` to `cluster`, whose series `slot` keeps: it counts in flight
     /// there until it is over.
     pub(crate) fn routed(&mut self, route: &Arc<str>, cluster: &Arc<str>, slot: &SeriesSlot) {
-        if !self.span.is_disabled() {
+        if self.sampled {
             self.span.record("route", display(route));
             self.span.record("cluster", display(cluster));
         }
@@ -95,15 +100,18 @@ impl CallTelemetry {
     }
 
     /// Attempt number `attempts + 1` goes to `endpoint` with `headers`: they carry the trace
-    /// context of the call's span, or of the caller's current span if the call's is off.
+    /// context of the call's span (sampled or not, so the server follows the decision), or of
+    /// the caller's current span if the call's is off.
     pub(crate) fn attempted(&mut self, endpoint: SocketAddr, headers: &mut HeaderMap) {
         self.attempts = self.attempts.saturating_add(1);
         self.upstream = Some(endpoint);
         if self.span.is_disabled() {
             trace::inject(&Span::current(), headers);
         } else {
-            self.span.record("endpoint", display(endpoint));
-            self.span.record("attempt", self.attempts);
+            if self.sampled {
+                self.span.record("endpoint", display(endpoint));
+                self.span.record("attempt", self.attempts);
+            }
             trace::inject(&self.span, headers);
         }
     }
@@ -193,7 +201,7 @@ impl CallTelemetry {
         });
         let protocol = self.protocol();
         let latency = self.start.map(|start| start.elapsed().as_secs_f64());
-        if !self.span.is_disabled() {
+        if self.sampled {
             self.span.record("status", display(status));
             if let Some(id) = &self.peer.0 {
                 self.span.record("peer", display(id));

@@ -173,6 +173,16 @@ pub fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path).body(Empty::new()).unwrap()
 }
 
+/// The `traceparent` of each request the server saw for `path`.
+pub fn traceparents(seen: &Seen, path: &str) -> Vec<Option<String>> {
+    let value = |h: &HeaderMap| h.get("traceparent").map(|v| v.to_str().unwrap().into());
+    let seen = seen.lock().unwrap();
+    seen.iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, h)| value(h))
+        .collect()
+}
+
 /// Calls `path` on `channel` and reads the whole response, trailers included.
 pub async fn call(channel: &MeshChannel, path: &str) {
     let response = channel.clone().oneshot(get(path)).await.unwrap();

@@ -20,6 +20,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// The `tracing` target of the per-request spans of the client and the server.
 pub const SPAN_TARGET: &str = "mesh::span";
 
+/// The W3C trace-context header, a constant so that looking it up parses no name.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 /// Writes the trace context of `span` into `headers` (`traceparent`, and `tracestate` if any).
 pub fn inject(span: &Span, headers: &mut http::HeaderMap) {
     if span.is_disabled() {
@@ -31,7 +34,7 @@ pub fn inject(span: &Span, headers: &mut http::HeaderMap) {
 
 /// Makes the trace context in `headers`, if any, the parent of `span`.
 pub fn set_parent(span: &Span, headers: &http::HeaderMap) {
-    if span.is_disabled() || !headers.contains_key("traceparent") {
+    if span.is_disabled() || !headers.contains_key(TRACEPARENT) {
         return;
     }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
@@ -64,7 +67,7 @@ pub fn is_sampled(span: &Span) -> bool {
 /// spans of such a request, so a server need not open one.
 pub fn parent_not_sampled(headers: &http::HeaderMap) -> bool {
     // version "-" trace-id "-" parent-id "-" flags: the flags are the two hex digits at 53.
-    let Some(value) = headers.get("traceparent") else {
+    let Some(value) = headers.get(TRACEPARENT) else {
         return false;
     };
     let flags = value

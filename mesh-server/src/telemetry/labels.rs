@@ -7,6 +7,8 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
+use crate::respond::GRPC_STATUS;
+
 /// gRPC's `CANCELLED`: the caller went away before the response ended.
 const CANCELLED: u16 = 1;
 /// gRPC's `UNKNOWN`: the response ended without a status.
@@ -122,7 +124,7 @@ impl Status {
     /// The gRPC status in `trailers` (an unreadable one, or one past 16, is `UNKNOWN`, as the
     /// client reads it).
     pub(crate) fn of_trailers(trailers: &HeaderMap) -> Option<Status> {
-        let value = trailers.get("grpc-status")?;
+        let value = trailers.get(GRPC_STATUS)?;
         let code = value
             .to_str()
             .ok()

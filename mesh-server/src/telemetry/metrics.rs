@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mesh_core::identity::PeerIdentity;
 use mesh_core::telemetry::{Metrics, REQUEST_DURATION_BUCKETS};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,7 +15,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::labels::{Protocol, Status};
-use crate::peer::PeerId;
 
 /// The `rule` label of a call denied by the authorization's default action.
 const DEFAULT_RULE: &str = "default";
@@ -72,13 +72,13 @@ impl ServerMetrics {
     }
 
     /// Counts an accepted connection and returns the handles its requests record with.
-    pub(crate) fn connection(&self, tls: bool, peer: Option<&PeerId>) -> ConnectionMetrics {
+    pub(crate) fn connection(&self, tls: bool, peer: Option<&PeerIdentity>) -> ConnectionMetrics {
         self.count_connection(tls, "accepted");
         ConnectionMetrics {
             requests: self.requests.clone(),
             duration: self.duration.clone(),
             in_flight: self.in_flight.clone(),
-            peer: peer.map(|PeerId(id)| Arc::clone(id)),
+            peer: peer.map(|peer| Arc::clone(peer.shared_str())),
             series: Mutex::default(),
         }
     }
@@ -95,9 +95,9 @@ impl ServerMetrics {
     }
 
     /// Counts a call the authorization denied by `rule` (`None`: the default action).
-    pub(crate) fn denied(&self, peer: Option<&PeerId>, rule: Option<&str>) {
+    pub(crate) fn denied(&self, peer: Option<&PeerIdentity>, rule: Option<&str>) {
         let labels = DeniedLabels {
-            peer: peer.map(|PeerId(id)| Arc::clone(id)),
+            peer: peer.map(|peer| Arc::clone(peer.shared_str())),
             rule: self.rule_label(rule.unwrap_or(DEFAULT_RULE)),
         };
         self.denied.get_or_create(&labels).inc();

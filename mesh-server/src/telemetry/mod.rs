@@ -22,7 +22,11 @@
 //!   fields `method`, `path`, `peer`, `status`; OpenTelemetry kind server, status `ERROR` for
 //!   `error`, HTTP 5xx and gRPC 2, 4, 12, 13, 14, 15, 16), child of the caller's span when the
 //!   request carries a `traceparent`; the application's handler runs inside it, so the calls
-//!   it makes through the mesh client continue the trace.
+//!   it makes through the mesh client continue the trace. The server follows the caller's
+//!   sampling decision: a request whose `traceparent` is not sampled gets no span at all (a
+//!   parent-based sampler, OpenTelemetry's default, would drop it), and the late fields
+//!   (`status`, `otel.status_code`) are recorded only on spans the sampler keeps, so an
+//!   unsampled request pays for no span machinery beyond its creation.
 //! - **an access-log event** at INFO, target
 //!   [`ACCESS_LOG_TARGET`](mesh_core::telemetry::ACCESS_LOG_TARGET), with `side="server"`,
 //!   `method`, `path`, `status`, `latency_ms`, `peer` (SPIFFE ID or `-`), `mtls`, `remote`,
@@ -44,6 +48,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use mesh_core::telemetry::trace::{self, SPAN_TARGET};
 use pin_project_lite::pin_project;
+use tracing::Span;
 
 pub(crate) use body::TelemetryBody;
 pub(crate) use metrics::ServerMetrics;
@@ -81,17 +86,24 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let span = tracing::info_span!(
-            target: SPAN_TARGET,
-            "mesh.server",
-            method = %request.method(),
-            path = request.uri().path(),
-            peer = self.connection.peer(),
-            status = tracing::field::Empty,
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-        );
-        trace::set_parent(&span, request.headers());
+        // The server follows its caller's sampling decision: a parent-based sampler (the
+        // default) would drop this span anyway, so an unsampled caller's request opens none.
+        let span = if trace::parent_not_sampled(request.headers()) {
+            Span::none()
+        } else {
+            let span = tracing::info_span!(
+                target: SPAN_TARGET,
+                "mesh.server",
+                method = %request.method(),
+                path = request.uri().path(),
+                peer = self.connection.peer(),
+                status = tracing::field::Empty,
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+            );
+            trace::set_parent(&span, request.headers());
+            span
+        };
         let record = Record::start(&self.connection, &request, span);
         let inner = match &record {
             Some(record) => record.span.in_scope(|| self.inner.call(request)),

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, StatusCode};
+use mesh_core::identity::PeerIdentity;
 use mesh_core::telemetry::{ACCESS_LOG_TARGET, trace};
 use tokio::time::Instant;
 use tracing::{Level, Span};
 
 use super::labels::{Protocol, Status, method_label};
 use super::metrics::{ConnectionMetrics, ServerMetrics};
-use crate::peer::PeerId;
 use crate::respond::is_grpc;
 
 /// What the requests of one connection share: who the caller is and the metric handles.
@@ -20,7 +20,7 @@ use crate::respond::is_grpc;
 pub(crate) struct Connection {
     metrics: Option<ConnectionMetrics>,
     remote: SocketAddr,
-    peer: Option<PeerId>,
+    peer: Option<PeerIdentity>,
     mtls: bool,
 }
 
@@ -31,7 +31,7 @@ impl Connection {
         metrics: Option<&ServerMetrics>,
         remote: SocketAddr,
         mtls: bool,
-        peer: Option<PeerId>,
+        peer: Option<PeerIdentity>,
     ) -> Self {
         Self {
             metrics: metrics.map(|metrics| metrics.connection(mtls, peer.as_ref())),
@@ -43,7 +43,7 @@ impl Connection {
 
     /// The caller's SPIFFE ID, `-` when there is none.
     pub(crate) fn peer(&self) -> &str {
-        self.peer.as_ref().map_or("-", |PeerId(id)| id)
+        self.peer.as_ref().map_or("-", PeerIdentity::as_str)
     }
 }
 
@@ -127,9 +127,12 @@ impl Drop for Record {
             Protocol::Grpc => Status::CANCELLED,
             Protocol::Http => Status::Error,
         });
-        self.span.record("status", tracing::field::display(status));
-        if status.is_error() {
-            self.span.record("otel.status_code", "ERROR");
+        // Fields of a span the sampler dropped are never exported: skip recording them.
+        if trace::is_sampled(&self.span) {
+            self.span.record("status", tracing::field::display(status));
+            if status.is_error() {
+                self.span.record("otel.status_code", "ERROR");
+            }
         }
         let elapsed = self.started.map(|started| started.elapsed());
         if let (true, Some(elapsed)) = (self.log, elapsed) {

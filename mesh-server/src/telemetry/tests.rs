@@ -8,6 +8,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
+use mesh_core::identity::PeerIdentity;
 use mesh_core::telemetry::{ACCESS_LOG_TARGET, Metrics};
 use opentelemetry::trace::{SpanKind, Status as SpanStatus, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
@@ -16,7 +17,6 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::SubscriberExt;
 
 use super::*;
-use crate::peer::PeerId;
 
 const SERVICEA: &str = "spiffe://cluster.local/ns/demo/sa/servicea";
 
@@ -26,7 +26,7 @@ fn remote() -> SocketAddr {
 
 /// A connection recording in `metrics`, from servicea over mTLS.
 fn connection(metrics: &Metrics) -> Connection {
-    let peer = PeerId(Arc::from(SERVICEA));
+    let peer = PeerIdentity::new(spiffe::SpiffeId::new(SERVICEA).unwrap());
     Connection::new(
         Some(&ServerMetrics::of(metrics)),
         remote(),
@@ -264,6 +264,56 @@ async fn a_recorded_span_is_a_failed_server_span_in_the_callers_trace_named_by_t
         &metrics,
         &format!(
             "mesh_server_requests_total{{protocol=\"http\",method=\"GET\",peer=\"{SERVICEA}\",status=\"503\"}} 1"
+        ),
+    );
+}
+
+/// How many access-log events were seen.
+#[derive(Clone, Default)]
+struct AccessLogs(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AccessLogs {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == ACCESS_LOG_TARGET {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unsampled_caller_s_request_opens_no_span_but_is_logged_and_counted() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let logs = AccessLogs::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        .with(logs.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let metrics = Metrics::new();
+    let app = tower::service_fn(|_: Request<()>| async {
+        assert!(Span::current().is_none(), "the handler runs in no span");
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+    });
+    let service = Telemetry::new(app, connection(&metrics));
+    let request = Request::get("/quiet")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        )
+        .body(())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    assert!(spans.is_empty(), "no span expected: {spans:?}");
+    assert_eq!(logs.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_has(
+        &metrics,
+        &format!(
+            "mesh_server_requests_total{{protocol=\"http\",method=\"GET\",peer=\"{SERVICEA}\",status=\"200\"}} 1"
         ),
     );
 }

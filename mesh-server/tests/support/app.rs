@@ -17,7 +17,7 @@ pub const GET: &str = "/demo.ServiceB/Get";
 
 fn caller(extensions: &http::Extensions) -> String {
     match extensions.get::<PeerIdentity>() {
-        Some(PeerIdentity(id)) => id.to_string(),
+        Some(peer) => peer.to_string(),
         None => "-".to_string(),
     }
 }
