@@ -11,7 +11,7 @@
 //!    they connected, over N;
 //! 3. one EDS push of many endpoints (EndpointSlices of 1,000 written at once): from the write
 //!    to a client having received and decoded the ClusterLoadAssignment with mesh-core's
-//!    decoder, and the assignment's size against mesh-core's 4 MiB decode limit.
+//!    decoder, and the assignment's size against mesh-core's decode limit (`MAX_RESPONSE_SIZE`).
 //!
 //! `xds_scale --clients 5000`; `--smoke` is the CI size (100 clients, 10k endpoints); `--json`
 //! prints the results as JSON on stdout (the table then goes to stderr).

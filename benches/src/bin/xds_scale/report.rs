@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// The decode limit of mesh-core's `XdsClient` (tonic's default): a larger response fails.
-pub(crate) const MESH_CORE_DECODE_LIMIT: usize = 4 * 1024 * 1024;
+/// The decode limit of mesh-core's `XdsClient`: a larger response fails.
+pub(crate) const MESH_CORE_DECODE_LIMIT: usize = mesh_core::xds::client::MAX_RESPONSE_SIZE;
 
 /// What a run measured.
 #[derive(Debug, Serialize)]
@@ -69,7 +69,7 @@ pub(crate) struct EdsPush {
     pub(crate) seconds: f64,
     /// The assignment's encoded size.
     pub(crate) encoded_bytes: usize,
-    /// Whether mesh-core's `XdsClient` would accept it (its decode limit is 4 MiB).
+    /// Whether mesh-core's `XdsClient` would accept it (its decode limit is `MAX_RESPONSE_SIZE`).
     pub(crate) fits_mesh_core_client: bool,
 }
 
@@ -88,7 +88,7 @@ impl Results {
              | YAML route change -> ACK, p50 / p99 / max | {:.1} / {:.1} / {:.1} ms ({} of {} ACKed) | p99 < 1 s: {} |\n\
              | mesh-control RSS before -> after | {:.1} -> {:.1} MiB | |\n\
              | memory per subscriber | {:.1} KiB | <= 50 KiB: {} |\n\
-             | EDS push of {} endpoints, write -> decoded | {:.2} s, {:.2} MiB encoded | fits mesh-core's 4 MiB limit: {} |\n",
+             | EDS push of {} endpoints, write -> decoded | {:.2} s, {:.2} MiB encoded | fits mesh-core's {} MiB limit: {} |\n",
             self.clients,
             self.connections,
             self.sync_seconds,
@@ -105,6 +105,7 @@ impl Results {
             e.endpoints,
             e.seconds,
             mib(e.encoded_bytes as u64),
+            MESH_CORE_DECODE_LIMIT / (1024 * 1024),
             if e.fits_mesh_core_client { "yes" } else { "NO" },
         )
     }

@@ -39,9 +39,6 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// has registered again before clusters without endpoints are sent.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// The largest response accepted: tonic's default of 4 MiB would refuse a ClusterLoadAssignment of
-/// more than about 135k endpoints (31 bytes each).
-const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// The background task of one client.
 pub(crate) struct AdsTask {
@@ -143,7 +140,7 @@ impl AdsTask {
                 .await
                 .map_err(|e| format!("cannot connect: {e}"))?;
             AggregatedDiscoveryServiceClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                .max_decoding_message_size(super::MAX_RESPONSE_SIZE)
                 .stream_aggregated_resources(UnboundedReceiverStream::new(outbound))
                 .await
                 .map_err(|status| format!("stream refused: {status}"))

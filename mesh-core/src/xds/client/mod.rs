@@ -67,6 +67,9 @@ use subscription::{Command, Registry};
 
 /// How long a subscription may go unanswered before it does not exist (gRFC A27).
 const RESOURCE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest xDS response the client accepts: 64 MiB (tonic's default of 4 MiB would refuse
+/// a ClusterLoadAssignment of more than about 135k endpoints, at 31 bytes each).
+pub const MAX_RESPONSE_SIZE: usize = 64 * 1024 * 1024;
 /// The user agent sent in the node.
 const USER_AGENT: &str = "mesh-core";
 
