@@ -170,7 +170,14 @@ fn p2c_pick(c: &mut Criterion) {
 
 fn retry_decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("retry_decision");
-    let decision = RetryDecision::new(retry_policy(), &Default::default());
+    // A ratio of 1 refills the budget with every request, so each iteration is a retry that is
+    // allowed (with the default 0.2 the budget runs dry after ~125 iterations and the benchmark
+    // would time refusals).
+    let budget = mesh_core::model::RetryBudget {
+        ratio: 1.0,
+        ..Default::default()
+    };
+    let decision = RetryDecision::new(retry_policy(), &budget);
     let mut unavailable = HeaderMap::new();
     unavailable.insert("grpc-status", HeaderValue::from_static("14"));
     assert!(decision.decide(StatusCode::OK, &unavailable, 1).is_some());

@@ -42,34 +42,28 @@ pub struct Plan {
 }
 
 /// Runs `plan` against `caller`. `watched` names other processes (by pid) whose CPU time over
-/// the throughput phase and peak RSS at the end are reported along with this process's
-/// (`loadgen`).
+/// each fixed-rate phase and the throughput phase, and peak RSS at the end, are reported along
+/// with this process's (`loadgen`).
 pub async fn run(caller: &Caller, plan: &Plan, watched: &[(String, u32)]) -> LoadReport {
+    let mut processes = vec![("loadgen".to_string(), std::process::id())];
+    processes.extend(watched.iter().cloned());
     closed_loop(caller, 1, plan.warm_up).await;
     let one_in_flight = closed_loop(caller, 1, plan.phase).await;
     let mut rates = Vec::new();
     for &rate in &plan.rates {
+        let before = cpu_times(&processes);
+        let phase = open_loop(caller, rate, plan.phase).await;
+        let after = cpu_times(&processes);
         rates.push(RatePhase {
             target_rps: rate,
-            phase: open_loop(caller, rate, plan.phase).await,
+            cpu_us_per_request: cpu_per_call(&before, &after, phase.ok),
+            phase,
         });
     }
-    let mut processes = vec![("loadgen".to_string(), std::process::id())];
-    processes.extend(watched.iter().cloned());
     let before = cpu_times(&processes);
     let max = closed_loop(caller, plan.max_in_flight, plan.phase).await;
     let after = cpu_times(&processes);
-    let calls = (max.ok + max.errors).max(1) as f64;
-    let cpu_us_per_request = before
-        .iter()
-        .filter_map(|(name, start)| {
-            let end = after.get(name)?;
-            Some((
-                name.clone(),
-                end.saturating_sub(*start).as_micros() as f64 / calls,
-            ))
-        })
-        .collect();
+    let cpu_us_per_request = cpu_per_call(&before, &after, max.ok);
     let peak_rss_kib = processes
         .iter()
         .filter_map(|(name, pid)| Some((name.clone(), proc_stat::peak_rss_kib(*pid).ok()?)))
@@ -95,6 +89,26 @@ fn cpu_times(processes: &[(String, u32)]) -> BTreeMap<String, Duration> {
                 eprintln!("no CPU time for {name}: {e}");
                 None
             }
+        })
+        .collect()
+}
+
+/// Per process read at both ends: the CPU time between `before` and `after` divided by the
+/// `ok` calls made in between, in microseconds.
+fn cpu_per_call(
+    before: &BTreeMap<String, Duration>,
+    after: &BTreeMap<String, Duration>,
+    ok: u64,
+) -> BTreeMap<String, f64> {
+    let calls = ok.max(1) as f64;
+    before
+        .iter()
+        .filter_map(|(name, start)| {
+            let end = after.get(name)?;
+            Some((
+                name.clone(),
+                end.saturating_sub(*start).as_nanos() as f64 / 1000.0 / calls,
+            ))
         })
         .collect()
 }
@@ -204,6 +218,17 @@ mod tests {
         })
     }
 
+    #[test]
+    fn cpu_per_call_divides_by_successful_calls() {
+        let before = BTreeMap::from([
+            ("loadgen".to_string(), Duration::from_millis(100)),
+            ("gone".to_string(), Duration::from_millis(5)),
+        ]);
+        let after = BTreeMap::from([("loadgen".to_string(), Duration::from_millis(150))]);
+        let per_call = cpu_per_call(&before, &after, 200);
+        assert_eq!(per_call, BTreeMap::from([("loadgen".to_string(), 250.0)]));
+    }
+
     #[tokio::test]
     async fn open_loop_keeps_the_rate_and_counts_errors() {
         let report = open_loop(
@@ -214,6 +239,8 @@ mod tests {
         .await;
         assert_eq!(report.ok + report.errors, 200);
         assert_eq!(report.errors, 20);
+        // The rate counts the 180 successful calls only, over the 0.4 s of sending.
+        assert!((report.rps - 450.0).abs() < 1e-6, "{report:?}");
         assert_eq!(report.first_error.as_deref(), Some("call 10 failed"));
         assert!(report.p50_us >= 2000.0, "{report:?}");
     }

@@ -19,7 +19,7 @@ pub struct PhaseReport {
     pub first_error: Option<String>,
     /// How long the phase lasted.
     pub seconds: f64,
-    /// Calls (ok or not) per second.
+    /// Calls that succeeded per second (failed calls do not count).
     pub rps: f64,
     /// Median latency of the calls that succeeded, in microseconds.
     pub p50_us: f64,
@@ -38,6 +38,10 @@ pub struct RatePhase {
     pub target_rps: u32,
     /// What it measured.
     pub phase: PhaseReport,
+    /// Per process (as [`LoadReport::cpu_us_per_request`]): CPU time over this phase divided
+    /// by its successful calls, in microseconds. Empty in reports written before it existed.
+    #[serde(default)]
+    pub cpu_us_per_request: BTreeMap<String, f64>,
 }
 
 /// What the load generator measured in one scenario.
@@ -52,7 +56,9 @@ pub struct LoadReport {
     /// How many calls were in flight in [`LoadReport::max`].
     pub max_in_flight: usize,
     /// Per process (`loadgen`, `server`, sidecars, `mesh-control`...): CPU time (user +
-    /// system) over the [`LoadReport::max`] phase divided by its calls, in microseconds.
+    /// system) over the [`LoadReport::max`] phase divided by its successful calls, in
+    /// microseconds. Both ends are saturated there, so this is close to 1 / throughput; the
+    /// cost at a fixed rate is [`RatePhase::cpu_us_per_request`].
     pub cpu_us_per_request: BTreeMap<String, f64>,
     /// Per process: peak resident set size (VmHWM) in KiB, read at the end of the load.
     pub peak_rss_kib: BTreeMap<String, u64>,
@@ -89,12 +95,15 @@ impl ScenarioReport {
     /// CPU microseconds per call of every process of the scenario (sidecars and mesh-control
     /// included, the trace collector not).
     pub fn total_cpu(&self) -> f64 {
-        self.load
-            .cpu_us_per_request
-            .iter()
-            .filter(|(name, _)| name.as_str() != OTLP_SINK)
-            .map(|(_, us)| us)
-            .sum()
+        scenario_cpu(&self.load.cpu_us_per_request)
+    }
+
+    /// CPU microseconds per call of every process of the scenario (as
+    /// [`ScenarioReport::total_cpu`]) at the fixed rate `rps`; `None` if no phase ran at that
+    /// rate or it has no CPU figures.
+    pub fn rate_total_cpu(&self, rps: u32) -> Option<f64> {
+        let phase = self.load.rates.iter().find(|p| p.target_rps == rps)?;
+        (!phase.cpu_us_per_request.is_empty()).then(|| scenario_cpu(&phase.cpu_us_per_request))
     }
 
     /// Peak RSS of every process of the scenario (the trace collector not), in KiB.
@@ -106,4 +115,13 @@ impl ScenarioReport {
             .map(|(_, kib)| kib)
             .sum()
     }
+}
+
+/// The sum of `per_process` without the trace collector.
+fn scenario_cpu(per_process: &BTreeMap<String, f64>) -> f64 {
+    per_process
+        .iter()
+        .filter(|(name, _)| name.as_str() != OTLP_SINK)
+        .map(|(_, us)| us)
+        .sum()
 }
