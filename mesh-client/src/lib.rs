@@ -108,6 +108,7 @@
 //! caller's current span, if a subscriber records that one.
 
 mod balance;
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
 mod body;
