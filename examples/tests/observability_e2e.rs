@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use examples::metrics_text::{samples, sum};
 use examples::service_a::Counters;
-use support::telemetry::{
-    admin_addr, control_admin_addr, http_get, metrics, promtool_check, wait_ok,
-};
+use mesh_core::test_support::promtool_check;
+use support::telemetry::{admin_addr, control_admin_addr, http_get, metrics, wait_ok};
 use support::{
     GET_PATH, IMPOSTOR_ID, Mesh, SERVICEA_ID, SERVICEB_ID, authorize_only, get, split_config,
 };
@@ -225,11 +224,11 @@ async fn metrics_move_exactly_as_the_calls_made_and_pass_promtool() {
     assert_eq!(after.servers("mesh_server_requests_in_flight", &[]), 0.0);
     assert!(after.servers("mesh_server_connections_total", &[("tls", "true")]) > 0.0);
 
-    promtool_check("serviceA", &after.service_a).await;
+    promtool_check("serviceA", &after.service_a);
     for (replica, text) in REPLICAS.iter().zip(&after.replicas) {
-        promtool_check(replica, text).await;
+        promtool_check(replica, text);
     }
     let control = mesh.control.as_ref().unwrap();
     let control_metrics = metrics(control_admin_addr(control).await).await;
-    promtool_check("mesh-control", &control_metrics).await;
+    promtool_check("mesh-control", &control_metrics);
 }

@@ -6,17 +6,14 @@
 //! (`grpc-timeout` for gRPC, `mesh-timeout` for HTTP). Each attempt carries the time then left
 //! in that header, so the server down the line can stop when nobody waits any more.
 //!
-//! [`timeout_at`] bounds a future by such a deadline, arming its timer only if the future is
-//! not done at its first poll.
+//! Calls are bounded with `tokio::time::timeout_at`, whose timer is registered only when the
+//! bounded future is not done at its first poll.
 
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::HeaderMap;
 use mesh_core::deadline;
-use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::connect::Caller;
 
@@ -52,52 +49,6 @@ pub(crate) fn write_left(headers: &mut HeaderMap, caller: Caller, deadline: Inst
     let mut value = deadline::format_timeout(left);
     value.set_sensitive(true);
     headers.insert(name, value);
-}
-
-/// `future`, failing with [`Elapsed`] if it is not done by `deadline`. Unlike
-/// `tokio::time::timeout_at`, the timer is made only once `future` returns `Pending`, so a
-/// future done at once never touches the timer wheel.
-pub(crate) fn timeout_at<F: Future>(deadline: Instant, future: F) -> LazyTimeout<F> {
-    LazyTimeout {
-        future,
-        deadline,
-        sleep: None,
-    }
-}
-
-/// The deadline of a [`timeout_at`] passed first.
-#[derive(Debug)]
-pub(crate) struct Elapsed;
-
-pin_project! {
-    /// The future of [`timeout_at`].
-    pub(crate) struct LazyTimeout<F> {
-        #[pin]
-        future: F,
-        deadline: Instant,
-        #[pin]
-        sleep: Option<Sleep>,
-    }
-}
-
-impl<F: Future> Future for LazyTimeout<F> {
-    type Output = Result<F::Output, Elapsed>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Poll::Ready(output) = this.future.poll(cx) {
-            return Poll::Ready(Ok(output));
-        }
-        if this.sleep.is_none() {
-            this.sleep
-                .set(Some(tokio::time::sleep_until(*this.deadline)));
-        }
-        if let Some(sleep) = this.sleep.as_pin_mut() {
-            ready!(sleep.poll(cx));
-            return Poll::Ready(Err(Elapsed));
-        }
-        Poll::Pending
-    }
 }
 
 #[cfg(test)]
@@ -148,33 +99,5 @@ mod tests {
             request[MESH_TIMEOUT].is_sensitive(),
             "kept out of the HPACK table"
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_future_done_at_once_arms_no_timer() {
-        let bounded = timeout_at(Instant::now() + Duration::from_secs(1), async { 7 });
-        tokio::pin!(bounded);
-        let waker = std::task::Waker::noop();
-        let polled = bounded.as_mut().poll(&mut Context::from_waker(waker));
-        assert!(matches!(polled, Poll::Ready(Ok(7))));
-        assert!(
-            bounded.sleep.is_none(),
-            "no timer for a future done at once"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pending_future_is_cut_at_the_deadline() {
-        let start = Instant::now();
-        let at = start + Duration::from_millis(250);
-        let never = timeout_at(at, std::future::pending::<()>()).await;
-        assert!(never.is_err(), "the timer armed after the first poll fires");
-        assert_eq!(Instant::now() - start, Duration::from_millis(250));
-        let late = async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            "done"
-        };
-        let in_time = timeout_at(Instant::now() + Duration::from_millis(200), late).await;
-        assert_eq!(in_time.unwrap(), "done");
     }
 }

@@ -254,24 +254,5 @@ async fn the_rendered_text_passes_promtool() {
     for path in ["/ok/Get", "/flaky/Get", "/abort/Get"] {
         call(&channel, path).await;
     }
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is installed");
-    use std::io::Write;
-    let text = metrics.render_text();
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "promtool: {said}\n{text}");
-    assert!(said.trim().is_empty(), "promtool: {said}\n{text}");
+    mesh_core::test_support::promtool_check("the client", &metrics.render_text());
 }

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
@@ -120,7 +120,10 @@ async fn csr(addr: &str, token: &str) -> Result<(), tonic::Status> {
     });
     let metadata = request.metadata_mut();
     metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    metadata.insert("mesh-node-id", "servicea-1".parse().unwrap());
+    metadata.insert(
+        mesh_core::identity::NODE_ID_HEADER,
+        "servicea-1".parse().unwrap(),
+    );
     ca.create_certificate(request).await.map(drop)
 }
 
@@ -190,7 +193,7 @@ async fn metrics_count_csrs_and_pass_promtool() {
             "{series} in\n{metrics}"
         );
     }
-    promtool_accepts(&metrics);
+    mesh_core::test_support::promtool_check("mesh-control", &metrics);
 }
 
 #[tokio::test]
@@ -341,35 +344,6 @@ async fn a_failed_reload_is_shown_on_config() {
         .as_str()
         .unwrap_or_default();
     assert!(errors.contains("bad.yaml"), "{body}");
-}
-
-/// `promtool check metrics` (found on `PATH`) reads the text on stdin and fails on any problem.
-fn promtool_accepts(metrics: &str) {
-    use std::io::Write;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let promtool = std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|candidate| candidate.is_file())
-        .expect("promtool is not on PATH; install Prometheus' promtool to run this test");
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool: {}\n{metrics}",
-        text(&output)
-    );
 }
 
 #[tokio::test]

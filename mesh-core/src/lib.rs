@@ -19,4 +19,7 @@ pub mod identity;
 pub mod model;
 pub mod registration;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_support;
 pub mod xds;

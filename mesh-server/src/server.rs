@@ -178,9 +178,9 @@ impl MeshServer {
             tracing::info!(%local_addr, meshed = xds_client.is_some(), ?mtls, "serving: health SERVING");
             let mut watching = state.clone();
             let removed = async move {
-                // Ends when the follow task does: after a removal, or never if it ends without.
-                let _ = watching.wait_for(|s| *s == Inbound::Removed).await;
-                if *watching.borrow() != Inbound::Removed {
+                // A removal stops the server; a follow task that ends without one never does.
+                let removed = watching.wait_for(|s| *s == Inbound::Removed).await.is_ok();
+                if !removed {
                     std::future::pending::<()>().await;
                 }
                 Stop::Removed

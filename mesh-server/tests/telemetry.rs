@@ -206,37 +206,7 @@ async fn allowed_denied_and_rate_limited_calls_move_the_families_exactly() {
     let counts = (counted.requests, counted.denied, counted.rate_limited);
     assert_eq!(counts, (8, 2, 2), "{counted:?}");
 
-    promtool_accepts(&metrics.render_text());
-}
-
-/// `promtool check metrics` finds no problem in `text`.
-fn promtool_accepts(text: &str) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(error) => panic!(
-            "cannot run promtool ({error}): install the Debian package `prometheus` \
-             (scripts/test does)"
-        ),
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(text.as_bytes()).unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    mesh_core::test_support::promtool_check("the server", &metrics.render_text());
 }
 
 #[tokio::test]

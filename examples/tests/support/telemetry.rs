@@ -2,15 +2,12 @@
 //! text, and `promtool check metrics`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
 use examples::process::{ADMIN_MARKER, Proc};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use tokio::io::AsyncWriteExt;
 
 use super::assert_eventually;
 
@@ -64,45 +61,4 @@ pub async fn wait_ok(url: &str) {
         },
     )
     .await;
-}
-
-/// `promtool` on `PATH` (`scripts/test` installs it: Debian package `prometheus`).
-fn promtool() -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("promtool"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "promtool is not on PATH: `scripts/test` installs it (Debian package \
-                 `prometheus`), or install promtool by hand"
-            )
-        })
-}
-
-/// Runs `promtool check metrics` on `text` (the metrics of `what`) and panics with its
-/// complaints if it finds any.
-pub async fn promtool_check(what: &str, text: &str) {
-    let mut child = tokio::process::Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting promtool");
-    let mut stdin = child.stdin.take().expect("promtool's stdin");
-    stdin
-        .write_all(text.as_bytes())
-        .await
-        .expect("writing to promtool");
-    drop(stdin);
-    let out = child.wait_with_output().await.expect("running promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics refused the metrics of {what}:\n{}{}\n--- the metrics:\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

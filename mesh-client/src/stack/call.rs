@@ -54,7 +54,7 @@ impl Call {
         let stages = self.stages(request, admission, &mut telemetry);
         let result = match self.deadline {
             None => stages.await,
-            Some((at, _)) => match timeout::timeout_at(at, stages).await {
+            Some((at, _)) => match tokio::time::timeout_at(at, stages).await {
                 Ok(result) => result,
                 Err(_elapsed) => Err(self.deadline_exceeded()),
             },
@@ -206,7 +206,7 @@ impl Call {
             let result = (&mut sent).await;
             return Ok((endpoint, result, sent.failure()));
         };
-        match timeout::timeout_at(bound, &mut sent).await {
+        match tokio::time::timeout_at(bound, &mut sent).await {
             Ok(result) => Ok((endpoint, result, sent.failure())),
             Err(_elapsed) => {
                 sent.timed_out();

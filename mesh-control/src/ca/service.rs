@@ -29,8 +29,7 @@ use crate::config::MeshConfig;
 use crate::metrics::ControlMetrics;
 use mesh_core::telemetry::Metrics;
 
-/// The request header in which a requester may name its xDS node id.
-pub const NODE_ID_HEADER: &str = "mesh-node-id";
+pub use mesh_core::identity::NODE_ID_HEADER;
 
 /// The longest node id kept from [`NODE_ID_HEADER`], in bytes.
 pub const MAX_NODE_ID_LEN: usize = 256;

@@ -41,8 +41,9 @@ pub(crate) struct GrpcCa {
     node_id: Option<AsciiMetadataValue>,
 }
 
-/// The request header naming the requester's xDS node id (mesh-control's `NODE_ID_HEADER`).
-const NODE_ID_HEADER: &str = "mesh-node-id";
+/// The request header in which a certificate request names its xDS node id, so that
+/// mesh-control can tell which identity each connected workload holds.
+pub const NODE_ID_HEADER: &str = "mesh-node-id";
 
 impl GrpcCa {
     /// A client for the CA at `uri` (`http://host:port`); connects on first use. `node_id`,

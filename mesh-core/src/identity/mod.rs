@@ -46,6 +46,7 @@ mod worker;
 mod worker_tests;
 
 pub use builder::IdentityBuilder;
+pub use ca::NODE_ID_HEADER;
 pub use error::{IdentityError, JOIN_TOKEN_ENV, describe_handshake_error};
 pub use handle::Identity;
 pub use peer::{PeerIdentity, peer_spiffe_id};

@@ -9,7 +9,8 @@ use super::ca::CertificateAuthority;
 use super::test_ca::TestCa;
 use super::{Identity, IdentityError};
 use crate::telemetry::Metrics;
-use crate::xds::client::observe_tests::{promtool_check, value_of};
+use crate::test_support::promtool_check;
+use crate::xds::client::observe_tests::value_of;
 use rustls::pki_types::CertificateDer;
 
 const ID: &str = "spiffe://cluster.local/ns/demo/sa/servicea";
@@ -150,7 +151,7 @@ async fn rotations_failures_and_expiry_are_measured() {
         Some(unix_seconds(identity.current().not_after)),
         "the gauge follows the new certificate: {text}"
     );
-    promtool_check(&text);
+    promtool_check("the identity", &text);
 }
 
 #[tokio::test(start_paused = true)]

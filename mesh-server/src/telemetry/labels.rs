@@ -5,6 +5,7 @@ use std::fmt::{self, Write};
 
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, StatusCode};
+use mesh_core::model::grpc_code_of_http_status;
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 use crate::respond::GRPC_STATUS;
@@ -116,7 +117,9 @@ impl Status {
     ) -> Option<Status> {
         match protocol {
             Protocol::Http => Some(Status::Http(status)),
-            Protocol::Grpc if status != StatusCode::OK => Some(Status::Grpc(grpc_of_http(status))),
+            Protocol::Grpc if status != StatusCode::OK => Some(Status::Grpc(
+                grpc_code_of_http_status(status.as_u16()) as u16,
+            )),
             Protocol::Grpc => Status::of_trailers(headers),
         }
     }
@@ -149,18 +152,6 @@ impl Status {
     pub(crate) const MISSING: Status = Status::Grpc(UNKNOWN);
     /// The status of a gRPC response the caller dropped before its end.
     pub(crate) const CANCELLED: Status = Status::Grpc(CANCELLED);
-}
-
-/// The gRPC status a client reads from a non-200 HTTP status (gRPC's HTTP-to-gRPC mapping).
-fn grpc_of_http(status: StatusCode) -> u16 {
-    match status.as_u16() {
-        400 => 13,
-        401 => 16,
-        403 => 7,
-        404 => 12,
-        429 | 502 | 503 | 504 => 14,
-        _ => UNKNOWN,
-    }
 }
 
 impl fmt::Display for Status {

@@ -1,8 +1,5 @@
 //! The client's metrics and config dump, against a fake ADS server on a real socket.
 
-use std::io::Write;
-use std::process::{Command as Process, Stdio};
-
 use super::fake_server::{FakeAds, PATIENCE};
 use super::*;
 use crate::xds::decode::fixtures::{any, client_listener, hcm_rds};
@@ -13,32 +10,6 @@ pub(crate) fn value_of(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|value| value.parse().expect("a sample value is a number"))
-}
-
-/// Fails unless `promtool check metrics` accepts `text`.
-pub(crate) fn promtool_check(text: &str) {
-    let promtool = "/usr/bin/promtool";
-    let mut child = Process::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {promtool} ({e}); install Prometheus' promtool (Debian: prometheus)")
-        });
-    let mut stdin = child.stdin.take().expect("a piped stdin");
-    stdin
-        .write_all(text.as_bytes())
-        .expect("promtool reads its input");
-    drop(stdin);
-    let output = child.wait_with_output().expect("promtool ends");
-    assert!(
-        output.status.success(),
-        "promtool rejects the metrics:\n{}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
 }
 
 /// Waits until `done` holds for the rendered metrics; returns them.
@@ -154,7 +125,7 @@ async fn the_metrics_pass_promtool() {
     server.respond(type_url::LISTENER, "v1", "n1", vec![listener("l", "r1")]);
     server.respond(type_url::LISTENER, "v2", "n2", vec![broken_listener("l")]);
     let text = metrics_until(&metrics, |t| value_of(t, NACKS) == Some(1.0)).await;
-    promtool_check(&text);
+    crate::test_support::promtool_check("the xDS client", &text);
 }
 
 #[tokio::test]
